@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` and `make test`. Each sets up the
+# project-local environment first (tools/bootstrap.sh, idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint format bench clean
+
+setup:
+	@bash tools/bootstrap.sh
+
+demo: setup
+	$(PY) tools/tiny_lvis_demo.py
+
+test: setup
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: setup
+	$(PY) -m flake8 mmdet_causal tools tests benchmarks configs setup.py
+	$(PY) -m isort --check-only --diff mmdet_causal tools tests benchmarks configs setup.py
+	$(PY) -m yapf --diff --recursive mmdet_causal tools tests benchmarks configs setup.py
+
+format: setup
+	$(PY) -m isort mmdet_causal tools tests benchmarks configs setup.py
+	$(PY) -m yapf --in-place --recursive mmdet_causal tools tests benchmarks configs setup.py
+
+bench: setup
+	$(PY) benchmarks/bench_head.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info work_dirs data/tiny_lvis

@@ -1,0 +1,57 @@
+#!/usr/bin/env python
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""Packaging of mmdet-causal, following mmdet/mmyolo's setup.py."""
+import os.path as osp
+import re
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def readme() -> str:
+    with open(osp.join(HERE, 'README.md'), encoding='utf-8') as f:
+        return f.read()
+
+
+def get_version() -> str:
+    with open(osp.join(HERE, 'mmdet_causal', 'version.py')) as f:
+        return re.search(r"__version__ = '([^']+)'", f.read()).group(1)
+
+
+def parse_requirements(fname: str) -> list:
+    """Read a requirements file, skipping comments and blank lines."""
+    reqs = []
+    with open(osp.join(HERE, fname)) as f:
+        for line in f:
+            line = line.split('#', 1)[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+if __name__ == '__main__':
+    setup(
+        name='mmdet-causal',
+        version=get_version(),
+        description='De-confounded training and TDE inference '
+        '(Tang et al., NeurIPS 2020) for MMDetection 3.x on LVIS',
+        long_description=readme(),
+        long_description_content_type='text/markdown',
+        keywords='computer vision, object detection, long-tailed, LVIS',
+        packages=find_packages(
+            exclude=('configs', 'tools', 'tests', 'benchmarks', 'docker')),
+        include_package_data=True,
+        python_requires='>=3.8',
+        license='Apache License 2.0',
+        classifiers=[
+            'Development Status :: 4 - Beta',
+            'License :: OSI Approved :: Apache Software License',
+            'Operating System :: OS Independent',
+            'Programming Language :: Python :: 3',
+            'Topic :: Scientific/Engineering :: Artificial Intelligence',
+        ],
+        install_requires=parse_requirements('requirements/runtime.txt'),
+        extras_require={
+            'tests': parse_requirements('requirements/tests.txt'),
+        },
+        zip_safe=False)
