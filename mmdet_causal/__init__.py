@@ -1,0 +1,21 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""De-confounded training and TDE inference for MMDetection 3.x.
+
+Importing this package registers every public class in mmdet's registries,
+so a config needs only ``custom_imports=dict(imports=['mmdet_causal'],
+allow_failed_imports=False)``. It also makes the official LVIS evaluation
+work on numpy >= 1.24 (see :mod:`mmdet_causal.evaluation.lvis_compat`).
+"""
+from .evaluation import patch_lvis_numpy
+from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
+                     CausalHybridTaskCascadeRoIHead, CausalShared2FCBBoxHead,
+                     CausalShared4Conv1FCBBoxHead, CausalStandardRoIHead,
+                     MultiHeadNormedLinear)
+from .version import __version__, version_info
+
+__all__ = [
+    '__version__', 'version_info', 'CausalConvFCBBoxHead',
+    'CausalShared2FCBBoxHead', 'CausalShared4Conv1FCBBoxHead',
+    'CausalCascadeRoIHead', 'CausalHybridTaskCascadeRoIHead',
+    'CausalStandardRoIHead', 'MultiHeadNormedLinear', 'patch_lvis_numpy'
+]

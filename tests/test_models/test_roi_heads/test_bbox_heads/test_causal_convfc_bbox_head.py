@@ -1,0 +1,376 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""The maths of the causal box head against the plain re-implementation of
+method.md in tests/causal_reference.py."""
+import os
+import tempfile
+import unittest
+from unittest import mock
+
+import torch
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+from causal_reference import ref_logits, ref_probs
+from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+
+from mmdet_causal import (CausalConvFCBBoxHead, CausalShared2FCBBoxHead,
+                          CausalShared4Conv1FCBBoxHead)
+
+C = 7  # foreground classes
+IN_CH, ROI = 4, 3
+D = 12
+HEAD_MODULE = 'mmdet_causal.models.roi_heads.bbox_heads.' \
+              'causal_convfc_bbox_head'
+
+
+def make_head(**kwargs):
+    cfg = dict(
+        in_channels=IN_CH,
+        roi_feat_size=ROI,
+        fc_out_channels=D,
+        num_classes=C,
+        reg_class_agnostic=True)
+    cfg.update(kwargs)
+    return CausalShared2FCBBoxHead(**cfg)
+
+
+def features(head, feats):
+    """The classification feature x the head's classifier sees."""
+    with torch.no_grad():
+        return head._forward_features(feats)[0]
+
+
+class TestCausalHeadMaths(unittest.TestCase):
+
+    def setUp(self):
+        torch.manual_seed(0)
+        self.feats = torch.randn(6, IN_CH, ROI, ROI, dtype=torch.float64)
+
+    def _trained_head(self, **kwargs):
+        head = make_head(**kwargs).double()
+        head.init_weights()
+        head.causal_embed.copy_(torch.randn(D, dtype=torch.float64).abs())
+        return head
+
+    def test_training_logits(self):
+        for num_heads in (1, 2, 3):
+            head = self._trained_head(
+                num_heads=num_heads, scale=10.0, gamma=0.05).train()
+            x = features(head, self.feats)
+            labels = torch.tensor([0, 1, C, 3, C, 6])
+            cls_score, bbox_pred = head(self.feats, labels=labels)
+            expected = ref_logits(x, head.fc_cls.weight.detach(), num_heads,
+                                  10.0, 0.05, 1e-9)
+            torch.testing.assert_close(
+                cls_score.detach(), expected, rtol=0, atol=1e-12)
+            self.assertEqual(bbox_pred.shape, (6, 4))
+
+    def test_eval_probabilities(self):
+        for alpha in (0.0, 0.5, 1.5, 3.0):
+            for bg_exempt in (True, False):
+                head = self._trained_head(
+                    alpha=alpha, background_exempt=bg_exempt).eval()
+                x = features(head, self.feats)
+                cls_score, _ = head(self.feats)
+                probs = F.softmax(cls_score, dim=1)
+                expected = ref_probs(x, head.fc_cls.weight.detach(),
+                                     head.causal_embed, 2, 16.0, 1 / 32, 1e-9,
+                                     alpha, bg_exempt)
+                torch.testing.assert_close(
+                    probs,
+                    expected,
+                    rtol=0,
+                    atol=1e-12,
+                    msg=f'alpha={alpha} background_exempt={bg_exempt}')
+                torch.testing.assert_close(
+                    probs.sum(1), torch.ones(6, dtype=torch.float64))
+
+    def test_tde_changes_scores_and_keeps_background(self):
+        head = self._trained_head(alpha=1.5).eval()
+        x = features(head, self.feats)
+        plain = torch.softmax(
+            ref_logits(x, head.fc_cls.weight.detach(), 2, 16.0, 1 / 32, 1e-9),
+            1)
+        probs = F.softmax(head(self.feats)[0], dim=1)
+        torch.testing.assert_close(
+            probs[:, C], plain[:, C], rtol=0, atol=1e-12)
+        # TDE must actually re-rank the foreground, or the test is vacuous.
+        self.assertGreater((probs[:, :C] - plain[:, :C]).abs().max(), 1e-3)
+
+    def test_alpha_zero_and_no_tde_are_plain_softmax(self):
+        head = self._trained_head(alpha=0.0).eval()
+        x = features(head, self.feats)
+        plain = torch.softmax(
+            ref_logits(x, head.fc_cls.weight.detach(), 2, 16.0, 1 / 32, 1e-9),
+            1)
+        torch.testing.assert_close(
+            F.softmax(head(self.feats)[0], 1), plain, rtol=0, atol=1e-12)
+        head.alpha, head.use_tde = 1.5, False
+        torch.testing.assert_close(
+            F.softmax(head(self.feats)[0], 1), plain, rtol=0, atol=1e-12)
+
+    def test_extreme_background_keeps_finite_log_probs(self):
+        # p_bg -> 1 must not produce log(0) - inf arithmetic (NaN).
+        head = self._trained_head().eval()
+        with torch.no_grad():
+            head.fc_cls.weight[:C] *= 0
+        head.fc_cls.scale = 1000.0
+        score = head(self.feats)[0]
+        self.assertTrue(torch.isfinite(F.softmax(score, 1)).all())
+
+    def test_cos_statistics(self):
+        head = self._trained_head().eval()
+        head(self.feats[:4])
+        head(self.feats[4:])
+        x = features(head, self.feats)
+        cos = []
+        for k in range(2):
+            xk = x[:, 6 * k:6 * (k + 1)]
+            ek = head.causal_embed[6 * k:6 * (k + 1)]
+            cos.append((xk / xk.norm(dim=1, keepdim=True)) @ (ek / ek.norm()))
+        cos = torch.stack(cos, 1)
+        stats = head.cos_stats()
+        self.assertEqual(stats['num_rois'], 6)
+        torch.testing.assert_close(
+            torch.tensor(stats['per_head'], dtype=torch.float64), cos.mean(0))
+        self.assertAlmostEqual(stats['mean'], cos.mean().item(), places=6)
+        self.assertAlmostEqual(
+            stats['rule_of_thumb_alpha'], 1 / cos.mean().item(), places=5)
+        torch.testing.assert_close(head.last_mean_cos.double(),
+                                   cos[4:].mean(0))
+        head.reset_cos_stats()
+        self.assertEqual(head.cos_stats()['num_rois'], 0)
+
+    def test_rank_k_counterfactual_matches_full_product(self):
+        head = self._trained_head(num_heads=3).eval()
+        x = features(head, self.feats)
+        y, cos, y0_unit = head.tde_terms(x)
+        d = D // 3
+        xn = torch.cat([
+            x[:, k * d:(k + 1) * d] /
+            (x[:, k * d:(k + 1) * d].norm(dim=1, keepdim=True) + 1e-9)
+            for k in range(3)
+        ], 1)
+        e = head.causal_embed
+        en = torch.cat([
+            e[k * d:(k + 1) * d] / (e[k * d:(k + 1) * d].norm() + 1e-9)
+            for k in range(3)
+        ])
+        # (x̂ - cos * ê) @ ŵ^T is the authors' formulation of z (alpha = 1).
+        w = head.fc_cls.weight.detach()
+        wn = torch.cat([
+            w[:, k * d:(k + 1) * d] /
+            (w[:, k * d:(k + 1) * d].norm(dim=1, keepdim=True) + 1 / 32)
+            for k in range(3)
+        ], 1)
+        proj = torch.cat(
+            [cos[:, k:k + 1] * en[k * d:(k + 1) * d] for k in range(3)], 1)
+        torch.testing.assert_close(
+            y - y0_unit, 16.0 / 3 * (xn - proj) @ wn.t(), rtol=0, atol=1e-12)
+
+
+class TestMovingAverage(unittest.TestCase):
+
+    def setUp(self):
+        torch.manual_seed(1)
+        self.feats = torch.randn(6, IN_CH, ROI, ROI)
+
+    def test_only_foreground_counts(self):
+        head = make_head(momentum=0.9).train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        # class 0 and background rows: the old `label > 0` rule would drop
+        # the class-0 rows and keep the background ones.
+        labels = torch.tensor([0, 0, C, C, 2, 5])
+        x = features(head, self.feats)
+        head(self.feats, labels=labels)
+        fg = labels < C
+        expected = 0.9 * e0 + x[fg].mean(0)
+        torch.testing.assert_close(head.causal_embed, expected)
+        old_rule = 0.9 * e0 + x[labels > 0].mean(0)
+        self.assertFalse(torch.allclose(head.causal_embed, old_rule))
+
+    def test_no_foreground_leaves_buffer_unchanged(self):
+        head = make_head().train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        head(self.feats, labels=torch.full((6, ), C))
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+        head(self.feats[:0], labels=torch.zeros(0, dtype=torch.long))
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+
+    def test_non_finite_features_do_not_poison_buffer(self):
+        head = make_head().train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        feats = self.feats.clone()
+        feats[0] = float('nan')
+        head(feats, labels=torch.zeros(6, dtype=torch.long))
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+
+    def test_eval_never_updates(self):
+        head = make_head().eval()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        head(self.feats, labels=torch.zeros(6, dtype=torch.long))
+        head(self.feats)
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+
+    def test_training_without_labels_names_the_roi_heads(self):
+        head = make_head().train()
+        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
+            head(self.feats)
+
+    def test_bf16_autocast_keeps_float32_and_finite(self):
+        head = make_head().train()
+        labels = torch.tensor([0, 1, 2, C, C, 3])
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            cls_score, _ = head(self.feats, labels=labels)
+            cls_score.float().sum().backward()
+        self.assertEqual(head.causal_embed.dtype, torch.float32)
+        self.assertTrue(torch.isfinite(head.causal_embed).all())
+        self.assertGreater(head.causal_embed.abs().sum(), 0)
+        head.eval()
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            score = head(self.feats)[0]
+        self.assertTrue(torch.isfinite(score).all())
+
+
+class TestValidationAndCheckpoints(unittest.TestCase):
+
+    def test_invalid_arguments(self):
+        with self.assertRaisesRegex(ValueError, 'divisible by num_heads'):
+            make_head(num_heads=5)
+        with self.assertRaisesRegex(ValueError, 'alpha'):
+            make_head(alpha=-1.0)
+        for momentum in (1.0, -0.1):
+            with self.assertRaisesRegex(ValueError, 'momentum'):
+                make_head(momentum=momentum)
+        with self.assertRaisesRegex(ValueError, 'cls_predictor_cfg'):
+            make_head(cls_predictor_cfg=dict(type='Linear'))
+        with self.assertRaisesRegex(ValueError, 'softmax'):
+            make_head(loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True))
+        head = make_head()
+        with self.assertRaisesRegex(ValueError, 'alpha'):
+            head.alpha = float('nan')
+
+    def test_defaults_are_the_published_ones(self):
+        head = CausalShared4Conv1FCBBoxHead(num_classes=C)
+        self.assertEqual(head.fc_cls.num_heads, 2)
+        self.assertEqual(head.fc_cls.scale, 16.0)
+        self.assertEqual(head.fc_cls.gamma, 1 / 32)
+        self.assertEqual(head.momentum, 0.9998)
+        self.assertEqual(head.alpha, 1.5)
+        self.assertTrue(head.use_tde and head.background_exempt
+                        and head.sync_embed)
+        self.assertEqual(head.causal_embed.shape, (1024, ))
+        self.assertEqual(len(head.shared_convs), 4)
+        self.assertEqual(len(head.shared_fcs), 1)
+        self.assertIsInstance(head, CausalConvFCBBoxHead)
+
+    def test_init_weights_keeps_uniform_classifier_init(self):
+        head = make_head(fc_out_channels=64)
+        head.init_weights()
+        w = head.fc_cls.weight
+        self.assertLessEqual(w.abs().max().item(), 1 / 8)
+        # Uniform on [-1/8, 1/8] has std 1/(8 sqrt 3) ~ 0.072, far from
+        # mmdet's Normal(std=0.01) for a Linear fc_cls.
+        self.assertGreater(w.std().item(), 0.05)
+
+    def test_state_dict_round_trip_is_exact(self):
+        head = make_head().train()
+        torch.manual_seed(2)
+        for _ in range(3):
+            head(
+                torch.randn(5, IN_CH, ROI, ROI),
+                labels=torch.tensor([0, 1, C, 2, 3]))
+        state = head.state_dict()
+        self.assertIn('causal_embed', state)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'head.pth')
+            torch.save(state, path)
+            restored = make_head()
+            restored.load_state_dict(torch.load(path))
+        self.assertTrue(torch.equal(restored.causal_embed, head.causal_embed))
+
+    def test_stock_checkpoint_reports_what_is_missing(self):
+        stock = Shared2FCBBoxHead(
+            in_channels=IN_CH,
+            roi_feat_size=ROI,
+            fc_out_channels=D,
+            num_classes=C,
+            reg_class_agnostic=True)
+        head = make_head()
+        with mock.patch(f'{HEAD_MODULE}.print_log') as log:
+            result = head.load_state_dict(stock.state_dict(), strict=False)
+        self.assertIn('causal_embed', result.missing_keys)
+        self.assertIn('fc_cls.bias', result.unexpected_keys)
+        self.assertIn('causal_embed', log.call_args[0][0])
+        with self.assertRaisesRegex(RuntimeError, 'causal_embed'):
+            head.load_state_dict(stock.state_dict())
+
+    def test_zero_embed_warns_once_at_test_time(self):
+        head = make_head().eval()
+        with mock.patch(f'{HEAD_MODULE}.print_log') as log:
+            head(torch.randn(2, IN_CH, ROI, ROI))
+            head(torch.randn(2, IN_CH, ROI, ROI))
+        self.assertEqual(log.call_count, 1)
+        self.assertIn('all zeros', log.call_args[0][0])
+
+
+# --------------------------------------------------------------------------
+# Distributed: two gloo processes
+# --------------------------------------------------------------------------
+def _batches():
+    g = torch.Generator().manual_seed(3)
+    feats = torch.randn(2, 2, 5, IN_CH, ROI, ROI, generator=g)
+    labels = torch.tensor([[[0, C, 1, 2, C], [C, C, C, C, C]],
+                           [[3, 4, C, 0, 6], [5, C, C, 1, 1]]])
+    return feats, labels  # (iteration, rank, ...)
+
+
+def _dist_worker(rank, world_size, init_file, out_dir):
+    torch.distributed.init_process_group(
+        'gloo',
+        init_method=f'file://{init_file}',
+        rank=rank,
+        world_size=world_size)
+    torch.manual_seed(0)
+    head = make_head(momentum=0.5).train()
+    feats, labels = _batches()
+    for it in range(2):
+        head(feats[it, rank], labels=labels[it, rank])
+    torch.save(head.causal_embed, os.path.join(out_dir, f'{rank}.pth'))
+    torch.distributed.destroy_process_group()
+
+
+class TestDistributedSync(unittest.TestCase):
+
+    def test_two_ranks_agree_with_single_process_union(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            mp.spawn(
+                _dist_worker,
+                args=(2, os.path.join(tmp, 'init'), tmp),
+                nprocs=2,
+                join=True)
+            embeds = [
+                torch.load(os.path.join(tmp, f'{r}.pth')) for r in range(2)
+            ]
+        self.assertTrue(torch.equal(embeds[0], embeds[1]))
+
+        torch.manual_seed(0)
+        single = make_head(momentum=0.5).train()
+        feats, labels = _batches()
+        for it in range(2):
+            single(feats[it].flatten(0, 1), labels=labels[it].flatten())
+        torch.testing.assert_close(embeds[0], single.causal_embed)
+        # Unsynchronised ranks would differ: rank 1 of iteration 0 has no
+        # foreground at all.
+        torch.manual_seed(0)
+        local = make_head(momentum=0.5, sync_embed=False).train()
+        for it in range(2):
+            local(feats[it, 0], labels=labels[it, 0])
+        self.assertFalse(torch.allclose(local.causal_embed, embeds[0]))
+
+
+if __name__ == '__main__':
+    unittest.main()
