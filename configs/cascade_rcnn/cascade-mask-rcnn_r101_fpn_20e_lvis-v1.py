@@ -1,0 +1,36 @@
+# Stock baseline: Cascade Mask R-CNN R101-FPN, 20 epochs, LVIS v1 (the
+# detector of the published LVIS table), plain sampling.
+_base_ = 'mmdet::cascade_rcnn/cascade-mask-rcnn_r101_fpn_20e_coco.py'
+
+num_classes = 1203
+model = dict(
+    roi_head=dict(
+        bbox_head=[
+            dict(head, num_classes=num_classes)
+            for head in _base_.model.roi_head.bbox_head
+        ],
+        mask_head=dict(num_classes=num_classes)),
+    test_cfg=dict(rcnn=dict(score_thr=0.0001, max_per_img=300)))
+
+# LVIS v1 data, on the pipelines of the COCO config
+dataset_type = 'LVISV1Dataset'
+data_root = 'data/lvis_v1/'
+train_dataloader = dict(
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/lvis_v1_train.json',
+        data_prefix=dict(img='')))
+val_dataloader = dict(
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='annotations/lvis_v1_val.json',
+        data_prefix=dict(img='')))
+test_dataloader = val_dataloader
+val_evaluator = dict(
+    _delete_=True,
+    type='LVISMetric',
+    ann_file=data_root + 'annotations/lvis_v1_val.json',
+    metric=['bbox', 'segm'])
+test_evaluator = val_evaluator

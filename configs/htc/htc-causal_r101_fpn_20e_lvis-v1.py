@@ -1,0 +1,10 @@
+# HTC causal, R101-FPN, 20 epochs: the stock twin with the heads swapped.
+_base_ = ['./htc_r101_fpn_20e_lvis-v1.py', '../_base_/causal_head.py']
+
+model = dict(
+    roi_head=dict(
+        type='CausalHybridTaskCascadeRoIHead',
+        bbox_head=[
+            dict(head, type='Causal' + head.type, **_base_.causal_head)
+            for head in _base_.model.roi_head.bbox_head
+        ]))

@@ -1,0 +1,8 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+from .checkpoint_compat import trust_local_checkpoints
+from .tde import causal_bbox_heads, collect_cos_stats, configure_tde
+
+__all__ = [
+    'configure_tde', 'causal_bbox_heads', 'collect_cos_stats',
+    'trust_local_checkpoints'
+]

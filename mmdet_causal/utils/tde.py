@@ -1,0 +1,71 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""Test-time switches of the causal box heads, for configs and models."""
+from typing import Dict, Iterator, List, Optional
+
+from mmdet.registry import MODELS
+from torch import nn
+
+
+def _is_causal_bbox_head_type(type_name) -> bool:
+    from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
+    if isinstance(type_name, str):
+        cls = MODELS.get(type_name)
+    else:
+        cls = type_name
+    return isinstance(cls, type) and issubclass(cls, CausalConvFCBBoxHead)
+
+
+def _causal_head_cfgs(node) -> Iterator[dict]:
+    """Every causal box-head dict inside a (nested) model config."""
+    if isinstance(node, dict):
+        if _is_causal_bbox_head_type(node.get('type')):
+            yield node
+        for value in node.values():
+            yield from _causal_head_cfgs(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _causal_head_cfgs(value)
+
+
+def configure_tde(model_cfg: dict,
+                  alpha: Optional[float] = None,
+                  use_tde: Optional[bool] = None) -> int:
+    """Set ``alpha`` and/or ``use_tde`` on every causal box head of a model
+    config, in place (no retraining: alpha is a test-time knob).
+
+    Args:
+        model_cfg (dict): ``cfg.model``.
+        alpha (float, optional): New alpha, ``>= 0``.
+        use_tde (bool, optional): Turn TDE on or off.
+
+    Returns:
+        int: Number of heads changed.
+
+    Raises:
+        ValueError: If the config has no causal box head, or alpha < 0.
+    """
+    if alpha is not None and not float(alpha) >= 0:
+        raise ValueError(f'alpha must be a non-negative number, got {alpha}')
+    heads = list(_causal_head_cfgs(model_cfg))
+    if not heads:
+        raise ValueError(
+            'the config has no causal box head (Causal*BBoxHead), so '
+            '--tde-alpha/--no-tde have nothing to change; use a causal '
+            'config such as configs/htc_causal_lvis.py')
+    for head in heads:
+        if alpha is not None:
+            head['alpha'] = float(alpha)
+        if use_tde is not None:
+            head['use_tde'] = bool(use_tde)
+    return len(heads)
+
+
+def causal_bbox_heads(model: nn.Module) -> List[nn.Module]:
+    """The causal box heads of a built model (wrappers included), in the
+    order of the cascade stages."""
+    return [m for m in model.modules() if _is_causal_bbox_head_type(type(m))]
+
+
+def collect_cos_stats(model: nn.Module) -> List[Dict[str, object]]:
+    """``cos_stats()`` of every causal box head of a built model."""
+    return [head.cos_stats() for head in causal_bbox_heads(model)]

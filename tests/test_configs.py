@@ -1,0 +1,132 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""Every config loads, builds on the CPU, and each causal config is its stock
+twin with the heads swapped."""
+import copy
+import glob
+import os.path as osp
+import unittest
+
+from mmdet.registry import MODELS
+from mmdet.utils import register_all_modules
+from mmengine.config import Config
+
+import mmdet_causal  # noqa: F401
+from mmdet_causal import CausalConvFCBBoxHead
+
+CONFIGS = osp.join(osp.dirname(__file__), '..', 'configs')
+CAUSAL_KEYS = ('num_heads', 'scale', 'gamma', 'momentum', 'alpha', 'use_tde',
+               'background_exempt', 'sync_embed')
+# causal config -> stock twin
+TWINS = {
+    'htc/htc-causal_r50_fpn_1x_lvis-v1.py': 'htc/htc_r50_fpn_1x_lvis-v1.py',
+    'htc/htc-causal_r101_fpn_20e_lvis-v1.py':
+    'htc/htc_r101_fpn_20e_lvis-v1.py',
+    'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py':
+    'cascade_rcnn/cascade-mask-rcnn_r101_fpn_20e_lvis-v1.py',
+    'mask_rcnn/mask-rcnn-causal_r50_fpn_1x_lvis-v1.py':
+    'mask_rcnn/mask-rcnn_r50_fpn_1x_lvis-v1.py',
+    'tiny/htc-causal_r18_fpn_tiny-lvis.py': 'tiny/htc_r18_fpn_tiny-lvis.py',
+    'htc_causal_lvis.py': 'htc/htc_r50_fpn_1x_lvis-v1.py',
+}
+
+
+def all_configs():
+    paths = glob.glob(osp.join(CONFIGS, '**', '*.py'), recursive=True)
+    return sorted(osp.relpath(p, CONFIGS) for p in paths if '_base_' not in p)
+
+
+def load(rel):
+    return Config.fromfile(osp.join(CONFIGS, rel))
+
+
+def as_list(heads):
+    return list(heads) if isinstance(heads, list) else [heads]
+
+
+def strip_causal(model_cfg):
+    """The model config with the causal swaps undone."""
+    model = copy.deepcopy(model_cfg.to_dict())
+    roi = model['roi_head']
+    roi['type'] = roi['type'].replace('Causal', '')
+    for head in as_list(roi['bbox_head']):
+        head['type'] = head['type'].replace('Causal', '')
+        for key in CAUSAL_KEYS:
+            head.pop(key, None)
+    return model
+
+
+class TestConfigs(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        register_all_modules()
+
+    def test_every_config_is_covered(self):
+        configs = set(all_configs())
+        self.assertIn('htc_causal_lvis.py', configs)
+        causal = {c for c in configs if 'causal' in c}
+        self.assertEqual(causal, set(TWINS))
+
+    def test_configs_load_and_build(self):
+        for rel in all_configs():
+            with self.subTest(config=rel):
+                cfg = load(rel)
+                model = MODELS.build(cfg.model)
+                heads = model.roi_head.bbox_head
+                heads = list(heads) if hasattr(heads, '__len__') else [heads]
+                is_causal = [
+                    isinstance(h, CausalConvFCBBoxHead) for h in heads
+                ]
+                if 'causal' in rel:
+                    # every stage causal, and the labels reach them
+                    self.assertTrue(all(is_causal), rel)
+                    self.assertTrue(
+                        type(model.roi_head).__name__.startswith('Causal'))
+                    self.assertIn('mmdet_causal',
+                                  cfg.custom_imports['imports'])
+                else:
+                    self.assertFalse(any(is_causal), rel)
+
+    def test_causal_configs_differ_from_twins_only_in_heads(self):
+        for causal, stock in TWINS.items():
+            with self.subTest(config=causal):
+                c, s = load(causal), load(stock)
+                self.assertEqual(strip_causal(c.model), s.model.to_dict())
+                for key in ('train_dataloader', 'test_dataloader',
+                            'optim_wrapper', 'param_scheduler', 'train_cfg',
+                            'test_evaluator'):
+                    self.assertEqual(c[key], s[key], key)
+
+    def test_published_defaults_and_lvis_settings(self):
+        cfg = load('htc_causal_lvis.py')
+        for head in cfg.model.roi_head.bbox_head:
+            self.assertEqual(head.type, 'CausalShared4Conv1FCBBoxHead')
+            self.assertEqual(head.num_classes, 1203)
+            self.assertEqual({k: head[k]
+                              for k in CAUSAL_KEYS},
+                             dict(
+                                 num_heads=2,
+                                 scale=16.0,
+                                 gamma=1 / 32,
+                                 momentum=0.9998,
+                                 alpha=1.5,
+                                 use_tde=True,
+                                 background_exempt=True,
+                                 sync_embed=True))
+        self.assertEqual(len(cfg.model.roi_head.bbox_head), 3)
+        self.assertNotIn('semantic_head', cfg.model.roi_head)
+        self.assertLessEqual(cfg.model.test_cfg.rcnn.score_thr, 1e-4)
+        self.assertEqual(cfg.model.test_cfg.rcnn.max_per_img, 300)
+        self.assertEqual(cfg.test_evaluator.metric, ['bbox', 'segm'])
+        self.assertIn('LVIS', cfg.test_evaluator.type)
+        self.assertEqual(cfg.train_dataloader.dataset.type, 'LVISV1Dataset')
+        self.assertEqual(cfg.optim_wrapper.optimizer.lr, 0.02)
+        self.assertEqual(cfg.train_dataloader.batch_size, 2)
+        self.assertEqual(cfg.auto_scale_lr.base_batch_size, 16)
+        r101 = load('htc/htc-causal_r101_fpn_20e_lvis-v1.py')
+        self.assertEqual(r101.model.backbone.depth, 101)
+        self.assertEqual(r101.train_cfg.max_epochs, 20)
+
+
+if __name__ == '__main__':
+    unittest.main()

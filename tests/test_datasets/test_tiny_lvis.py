@@ -1,0 +1,140 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+import unittest
+from collections import defaultdict
+
+import numpy as np
+from lvis import LVIS
+
+from mmdet_causal.datasets import (PRESETS, TinyLVISSpec, frequency_groups,
+                                   generate_tiny_lvis)
+
+SMALL = TinyLVISSpec(num_classes=8, train_images=40, val_images_per_class=2)
+
+
+def digest(root):
+    h = hashlib.sha256()
+    for dirpath, _, files in sorted(os.walk(root)):
+        for name in sorted(files):
+            with open(osp.join(dirpath, name), 'rb') as f:
+                h.update(name.encode() + f.read())
+    return h.hexdigest()
+
+
+class TestTinyLVIS(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.root = osp.join(cls.tmp.name, 'a')
+        cls.paths = generate_tiny_lvis(cls.root, SMALL)
+        with open(cls.paths['train']) as f:
+            cls.train = json.load(f)
+        with open(cls.paths['val']) as f:
+            cls.val = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_deterministic_and_seeded(self):
+        other = osp.join(self.tmp.name, 'b')
+        generate_tiny_lvis(other, SMALL)
+        self.assertEqual(digest(self.root), digest(other))
+        third = osp.join(self.tmp.name, 'c')
+        generate_tiny_lvis(third, TinyLVISSpec(**{
+            **SMALL.__dict__, 'seed': 1
+        }))
+        self.assertNotEqual(digest(self.root), digest(third))
+
+    def test_idempotent(self):
+        mtime = os.stat(self.paths['train']).st_mtime_ns
+        generate_tiny_lvis(self.root, SMALL)
+        self.assertEqual(os.stat(self.paths['train']).st_mtime_ns, mtime)
+
+    def test_lvis_api_loads_and_fields(self):
+        for split in ('train', 'val'):
+            api = LVIS(self.paths[split])
+            self.assertEqual(len(api.get_cat_ids()), SMALL.num_classes)
+        for img in self.train['images'] + self.val['images']:
+            for key in ('neg_category_ids', 'not_exhaustive_category_ids',
+                        'coco_url', 'width', 'height'):
+                self.assertIn(key, img)
+            path = osp.join(self.root,
+                            img['coco_url'].split('cocodataset.org/')[1])
+            self.assertTrue(osp.exists(path), path)
+
+    def test_frequency_groups_follow_train_image_counts(self):
+        images = defaultdict(set)
+        instances = defaultdict(int)
+        for ann in self.train['annotations']:
+            images[ann['category_id']].add(ann['image_id'])
+            instances[ann['category_id']] += 1
+        for cat in self.train['categories']:
+            n = len(images[cat['id']])
+            self.assertEqual(cat['image_count'], n)
+            self.assertEqual(cat['instance_count'], instances[cat['id']])
+            expected = 'r' if n <= 10 else 'c' if n <= 100 else 'f'
+            self.assertEqual(cat['frequency'], expected)
+        groups = frequency_groups(self.paths['val'])
+        self.assertEqual(sum(map(len, groups.values())), SMALL.num_classes)
+
+    def test_train_long_tailed_val_balanced(self):
+        counts = sorted((c['image_count'] for c in self.train['categories']),
+                        reverse=True)
+        self.assertGreater(counts[0], 4 * max(counts[-1], 1))
+        per_class = defaultdict(set)
+        for ann in self.val['annotations']:
+            per_class[ann['category_id']].add(ann['image_id'])
+        # every class in about val_images_per_class images (an instance may
+        # be dropped when it found no free place, or left unannotated)
+        for cat_id in range(1, SMALL.num_classes + 1):
+            self.assertGreaterEqual(len(per_class[cat_id]), 1)
+            self.assertLessEqual(
+                len(per_class[cat_id]), SMALL.val_images_per_class)
+
+    def test_annotations_are_consistent(self):
+        for data in (self.train, self.val):
+            present = defaultdict(set)
+            for ann in data['annotations']:
+                present[ann['image_id']].add(ann['category_id'])
+                poly = np.asarray(ann['segmentation'][0]).reshape(-1, 2)
+                x, y, w, h = ann['bbox']
+                self.assertAlmostEqual(poly[:, 0].min(), x, delta=0.02)
+                self.assertAlmostEqual(poly[:, 1].max(), y + h, delta=0.02)
+                self.assertGreater(ann['area'], 0)
+                self.assertLessEqual(ann['area'], w * h + 1e-6)
+                self.assertTrue((poly >= 0).all())
+                self.assertTrue((poly <= SMALL.image_size).all())
+            for img in data['images']:
+                neg = set(img['neg_category_ids'])
+                self.assertFalse(neg & present[img['id']])
+                self.assertLessEqual(
+                    set(img['not_exhaustive_category_ids']),
+                    present[img['id']])
+
+    def test_presets_and_validation(self):
+        self.assertGreaterEqual(PRESETS['longtail'].num_classes, 40)
+        with self.assertRaisesRegex(ValueError, 'num_classes'):
+            TinyLVISSpec(num_classes=0)
+        with self.assertRaisesRegex(ValueError, 'min_object'):
+            TinyLVISSpec(min_object=0.5, max_object=0.2)
+
+    def test_tiny_config_class_names_match_generator(self):
+        from mmengine.config import Config
+
+        from mmdet_causal.datasets.tiny_lvis import class_names
+        cfg = Config.fromfile(
+            osp.join(
+                osp.dirname(__file__), '..', '..', 'configs', 'tiny',
+                'htc_r18_fpn_tiny-lvis.py'))
+        self.assertEqual(list(cfg.classes), class_names(PRESETS['tiny']))
+        self.assertEqual(cfg.num_classes, PRESETS['tiny'].num_classes)
+
+
+if __name__ == '__main__':
+    unittest.main()
