@@ -1,7 +1,7 @@
 # The method's hyper-parameters for every causal box head, with the published
 # defaults (Tang et al., NeurIPS 2020). alpha is used at test time only and
-# can be changed without retraining (tools/test.py --tde-alpha A).
-custom_imports = dict(imports=['mmdet_causal'], allow_failed_imports=False)
+# can be changed without retraining (tools/test.py --tde-alpha A). The
+# stock twins already load mmdet_causal (custom_imports) for FastLVISMetric.
 causal_head = dict(
     num_heads=2,
     scale=16.0,
