@@ -104,7 +104,7 @@ PRESETS: Dict[str, TinyLVISSpec] = {
     'longtail':
     TinyLVISSpec(
         num_classes=48,
-        train_images=1200,
+        train_images=600,
         val_images_per_class=8,
         max_objects=4,
         zipf_exponent=1.8,

@@ -148,42 +148,38 @@ class FastLVISMetric(LVISMetric):
     # ------------------------------------------------------------------
     def _hotcoco_results(self, preds: Sequence[dict], iou_type: str):
         """Detections in hotcoco's in-memory form, in the order of
-        ``results2json`` (ties are broken by that order)."""
+        ``results2json`` (ties are broken by that order): an ``(N, 7)``
+        array ``[image_id, x, y, w, h, score, category_id]`` and, for segm,
+        the RLEs. A segm detection keeps its box, as ``results2json``
+        writes it: the LVIS API then takes the box area as its area."""
         cat_ids = np.asarray(self.cat_ids, dtype=np.float64)
-        if iou_type == 'bbox':
-            rows = []
-            for idx, pred in enumerate(preds):
-                n = len(pred['labels'])
-                if n == 0:
-                    continue
-                # float64 arithmetic on the float32 boxes, exactly as
-                # xyxy2xywh's Python floats
-                boxes = pred['bboxes'].astype(np.float64)
-                block = np.empty((n, 7), np.float64)
-                block[:, 0] = pred.get('img_id', idx)
-                block[:, 1:3] = boxes[:, :2]
-                block[:, 3:5] = boxes[:, 2:4] - boxes[:, :2]
-                block[:, 5] = pred['scores'].astype(np.float64)
-                block[:, 6] = cat_ids[pred['labels']]
-                rows.append(block)
-            return np.concatenate(rows) if rows else np.zeros((0, 7))
-        # segm results carry their box, as results2json writes them: the
-        # LVIS API then takes the box area as the detection's area
-        anns = []
+        rows, rles = [], []
         for idx, pred in enumerate(preds):
-            scores = pred.get('mask_scores', pred['scores'])
-            for i, label in enumerate(pred['labels']):
-                rle = dict(pred['masks'][i])
-                if isinstance(rle['counts'], bytes):
-                    rle['counts'] = rle['counts'].decode()
-                anns.append(
-                    dict(
-                        image_id=pred.get('img_id', idx),
-                        bbox=self.xyxy2xywh(pred['bboxes'][i]),
-                        score=float(scores[i]),
-                        category_id=self.cat_ids[label],
-                        segmentation=rle))
-        return anns
+            n = len(pred['labels'])
+            if n == 0:
+                continue
+            scores = pred['scores']
+            if iou_type == 'segm':
+                scores = pred.get('mask_scores', scores)
+                for rle in pred['masks'][:n]:
+                    counts = rle['counts']
+                    rles.append(
+                        dict(
+                            size=rle['size'],
+                            counts=counts.decode() if isinstance(
+                                counts, bytes) else counts))
+            # float64 arithmetic on the float32 boxes, exactly as
+            # xyxy2xywh's Python floats
+            boxes = pred['bboxes'].astype(np.float64)
+            block = np.empty((n, 7), np.float64)
+            block[:, 0] = pred.get('img_id', idx)
+            block[:, 1:3] = boxes[:, :2]
+            block[:, 3:5] = boxes[:, 2:4] - boxes[:, :2]
+            block[:, 5] = np.asarray(scores).astype(np.float64)
+            block[:, 6] = cat_ids[pred['labels']]
+            rows.append(block)
+        array = np.concatenate(rows) if rows else np.zeros((0, 7))
+        return array, rles
 
     def evaluate_iou_type(
             self,
@@ -207,10 +203,16 @@ class FastLVISMetric(LVISMetric):
         gt = self._lvis_api
         if self.backend == 'hotcoco':
             import hotcoco
-            dets = self._hotcoco_results(preds, iou_type)
+            dets, rles = self._hotcoco_results(preds, iou_type)
             if len(dets) == 0:
                 return {}, None
-            dt = hotcoco.LVISResults(gt, dets, max_dets=self.max_dets)
+            if iou_type == 'bbox':
+                dt = hotcoco.LVISResults(gt, dets, max_dets=self.max_dets)
+            else:
+                # the same per-image top-k cap as LVISResults
+                dt = gt.load_res(dets, segmentation=rles)
+                if self.max_dets >= 0:
+                    dt = dt.cap_detections_per_image(self.max_dets)
             lvis_eval = hotcoco.LVISEval(gt, dt, iou_type)
         else:
             from lvis import LVISEval, LVISResults

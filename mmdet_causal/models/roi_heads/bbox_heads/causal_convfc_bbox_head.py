@@ -120,6 +120,9 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         self.last_mean_cos: Optional[Tensor] = None
         self.reset_cos_stats()
         self._embed_checked = False
+        # a list to which eval forwards append (y, y0_unit), set by
+        # mmdet_causal.apis.AlphaSweeper; None otherwise
+        self.tde_recorder: Optional[list] = None
 
     @property
     def alpha(self) -> float:
@@ -281,6 +284,8 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         self._check_embed()
         y, cos, y0_unit = self.tde_terms(x_cls)
         self._record_cos(cos)
+        if self.tde_recorder is not None:  # one-pass alpha sweeps
+            self.tde_recorder.append((y, y0_unit))
         return self.combine_scores(y, y0_unit, self.alpha)
 
     def _check_embed(self) -> None:

@@ -1,0 +1,249 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""Detections for many TDE alphas from one pass of the network.
+
+TDE is linear in alpha: each causal stage's test logits are
+``combine(y, alpha * y0_unit)`` with ``y`` and ``y0_unit`` independent of
+alpha (:meth:`CausalConvFCBBoxHead.tde_terms`). One forward records them;
+every alpha then redoes only the cheap parts, on exactly the code path of
+``roi_head.predict`` (score combination, the cascade's stage average, the
+last head's ``predict_by_feat`` with NMS, and mask pasting). The mask head
+runs once per image, on the union of the detections of all alphas.
+
+This holds when the boxes do not depend on alpha: class-agnostic regression
+between cascade stages (the refinement otherwise follows the argmax class),
+which :class:`AlphaSweeper` checks.
+"""
+import contextlib
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
+                                    StandardRoIHead)
+from mmdet.structures import DetDataSample
+from mmdet.structures.bbox import bbox2roi
+from mmengine.structures import InstanceData
+
+from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
+
+
+class AlphaSweeper:
+    """Predict for several alphas at the cost of about one inference.
+
+    Args:
+        model: A built two-stage detector (eval mode) whose RoI head is a
+            :class:`StandardRoIHead` or :class:`CascadeRoIHead` (HTC
+            included) with causal box heads at every stage.
+        alphas (Sequence[float]): The alphas, each ``>= 0``.
+
+    Raises:
+        ValueError: For a model the one-pass sweep cannot reproduce exactly.
+    """
+
+    def __init__(self, model, alphas: Sequence[float]) -> None:
+        self.model = model
+        self.alphas = [float(a) for a in alphas]
+        if not self.alphas or any(not a >= 0 for a in self.alphas):
+            raise ValueError(f'alphas must be non-negative, got {alphas}')
+        roi_head = model.roi_head
+        self.cascade = isinstance(roi_head, CascadeRoIHead)
+        if not self.cascade and not isinstance(roi_head, StandardRoIHead):
+            raise ValueError(
+                f'{type(roi_head).__name__} is not supported by the alpha '
+                'sweep (a Standard, Cascade or HTC RoI head is)')
+        heads = list(
+            roi_head.bbox_head) if self.cascade else [roi_head.bbox_head]
+        if not all(isinstance(h, CausalConvFCBBoxHead) for h in heads):
+            raise ValueError(
+                'every box head must be a causal one (Causal*BBoxHead) for '
+                'an alpha sweep; use a causal config')
+        if not all(h.use_tde for h in heads):
+            raise ValueError('use_tde is off in the config; the sweep needs '
+                             'the TDE terms (drop --no-tde / use_tde=False)')
+        if self.cascade and not all(h.reg_class_agnostic for h in heads[:-1]):
+            raise ValueError(
+                'a cascade with class-specific box regression refines its '
+                'RoIs along the argmax class, which depends on alpha; the '
+                'one-pass sweep would not equal tools/test.py --tde-alpha. '
+                'Run tools/test.py once per alpha instead')
+        self.heads = heads
+
+    # ------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _record(self):
+        """Collect (y, y0_unit) of every causal head forward, in order."""
+        records = []
+        for head in self.heads:
+            head.tde_recorder = records
+        try:
+            yield records
+        finally:
+            for head in self.heads:
+                head.tde_recorder = None
+
+    @contextlib.contextmanager
+    def _capture_mask_preds(self):
+        """Run the RoI head's own ``predict_mask`` up to the pasting, and
+        keep what it would paste."""
+        roi_head = self.model.roi_head
+        mask_head = roi_head.mask_head[-1] if self.cascade \
+            else roi_head.mask_head
+        captured = {}
+
+        def capture(mask_preds,
+                    results_list,
+                    batch_img_metas,
+                    rcnn_test_cfg,
+                    rescale=False,
+                    activate_map=False):
+            captured.update(mask_preds=mask_preds, activate_map=activate_map)
+            return results_list
+
+        mask_head.predict_by_feat = capture
+        try:
+            yield captured
+        finally:
+            del mask_head.predict_by_feat  # back to the class's method
+
+    def _cls_scores(self, records: List[Tuple[torch.Tensor, torch.Tensor]],
+                    alpha: float, num_per_img: Sequence[int]) -> list:
+        """The per-image ``cls_score`` that ``predict`` would hand to
+        ``predict_by_feat`` for ``alpha`` (same operations, same order)."""
+        stage_scores = [
+            head.combine_scores(y, y0_unit, alpha).split(num_per_img, 0)
+            for head, (y, y0_unit) in zip(self.heads, records)
+        ]
+        if not self.cascade:
+            return list(stage_scores[0])
+        # CascadeRoIHead._refine_roi: average of the stages' cls_score
+        return [
+            sum([score[i]
+                 for score in stage_scores]) / float(len(stage_scores))
+            for i in range(len(num_per_img))
+        ]
+
+    @torch.no_grad()
+    def predict(self, data: dict) -> Dict[float, List[DetDataSample]]:
+        """One batch of the test dataloader -> data samples per alpha."""
+        model, roi_head = self.model, self.model.roi_head
+        data = model.data_preprocessor(data, False)
+        inputs, data_samples = data['inputs'], data['data_samples']
+        batch_img_metas = [s.metainfo for s in data_samples]
+        x = model.extract_feat(inputs)
+        if data_samples[0].get('proposals', None) is None:
+            rpn_results = model.rpn_head.predict(
+                x, data_samples, rescale=False)
+        else:
+            rpn_results = [s.proposals for s in data_samples]
+
+        kwargs = {}
+        if getattr(roi_head, 'with_semantic', False):
+            kwargs['semantic_feat'] = roi_head.semantic_head(x)[1]
+        rescale = True
+        bbox_rescale = rescale if not roi_head.with_mask else False
+        proposals = [res.bboxes for res in rpn_results]
+        num_per_img = tuple(len(p) for p in proposals)
+        rois = bbox2roi(proposals)
+
+        if rois.shape[0] == 0:  # nothing to score: the same for any alpha
+            results = roi_head.predict(x, rpn_results, data_samples, rescale)
+            return {
+                a: self._to_samples(data_samples, results)
+                for a in self.alphas
+            }
+
+        with self._record() as records:
+            if self.cascade:
+                rois, _, bbox_preds = roi_head._refine_roi(
+                    x=x,
+                    rois=rois,
+                    batch_img_metas=batch_img_metas,
+                    num_proposals_per_img=num_per_img,
+                    **kwargs)
+            else:
+                out = roi_head._bbox_forward(x, rois)
+                rois = rois.split(num_per_img, 0)
+                bbox_preds = out['bbox_pred'].split(num_per_img, 0)
+        last_head = self.heads[-1]
+        per_alpha = {}
+        for alpha in self.alphas:
+            per_alpha[alpha] = last_head.predict_by_feat(
+                rois=rois,
+                cls_scores=self._cls_scores(records, alpha, num_per_img),
+                bbox_preds=bbox_preds,
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=roi_head.test_cfg,
+                rescale=bbox_rescale)
+        if roi_head.with_mask:
+            self._add_masks(x, batch_img_metas, per_alpha, kwargs, rescale)
+        return {
+            a: self._to_samples(data_samples, res)
+            for a, res in per_alpha.items()
+        }
+
+    def _add_masks(self, x, batch_img_metas, per_alpha, kwargs, rescale):
+        """Mask head once on the union of all alphas' detections, then each
+        alpha's masks pasted from it."""
+        roi_head = self.model.roi_head
+        unions, index = [], {a: [] for a in per_alpha}
+        for i in range(len(batch_img_metas)):
+            results = [per_alpha[a][i] for a in self.alphas]
+            # one row per detection: (label, box); equal rows share a mask
+            rows = torch.cat([
+                torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
+                for r in results
+            ])
+            uniq, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            for alpha, idx in zip(self.alphas,
+                                  inverse.split([len(r) for r in results])):
+                index[alpha].append(idx)
+            union = InstanceData()
+            union.bboxes = uniq[:, 1:]
+            union.labels = uniq[:, 0].long()
+            union.scores = uniq.new_ones((len(uniq), ))
+            unions.append(union)
+        if sum(len(u) for u in unions) == 0:
+            for alpha, results in per_alpha.items():
+                per_alpha[alpha] = roi_head.predict_mask(
+                    x,
+                    batch_img_metas=batch_img_metas,
+                    results_list=results,
+                    rescale=rescale,
+                    **self._mask_kwargs(kwargs))
+            return
+        with self._capture_mask_preds() as captured:
+            roi_head.predict_mask(
+                x,
+                batch_img_metas=batch_img_metas,
+                results_list=unions,
+                rescale=rescale,
+                **self._mask_kwargs(kwargs))
+        mask_head = roi_head.mask_head[-1] if self.cascade \
+            else roi_head.mask_head
+        for alpha, results in per_alpha.items():
+            mask_preds = [
+                captured['mask_preds'][i][index[alpha][i].to(
+                    captured['mask_preds'][i].device)]
+                for i in range(len(results))
+            ]
+            pasted = mask_head.predict_by_feat(
+                mask_preds=mask_preds,
+                results_list=results,
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=roi_head.test_cfg,
+                rescale=rescale,
+                activate_map=captured['activate_map'])
+            per_alpha[alpha] = pasted
+
+    def _mask_kwargs(self, kwargs):
+        # HTC's predict_mask takes the semantic feature as `semantic_heat`
+        if isinstance(self.model.roi_head, HybridTaskCascadeRoIHead):
+            return dict(semantic_heat=kwargs.get('semantic_feat'))
+        return {}
+
+    def _to_samples(self, data_samples, results_list):
+        samples = []
+        for ds, res in zip(data_samples, results_list):
+            sample = DetDataSample(metainfo=ds.metainfo)
+            sample.pred_instances = res
+            samples.append(sample)
+        return samples
