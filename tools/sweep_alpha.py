@@ -156,7 +156,11 @@ def main():
     alphas = sorted(set(args.alphas))
     start = time.perf_counter()
     model = init_detector(cfg, args.checkpoint, device=args.device)
-    sweeper = AlphaSweeper(model, alphas)
+    metric_cfgs = cfg.test_evaluator if isinstance(
+        cfg.test_evaluator, list) else [cfg.test_evaluator]
+    wants_segm = any('segm' in m.get('metric', []) for m in metric_cfgs)
+    # masks (the mask head and pasting) only where segm is evaluated
+    sweeper = AlphaSweeper(model, alphas, with_masks=wants_segm)
     for head in sweeper.heads:
         head.reset_cos_stats()
     loader = Runner.build_dataloader(cfg.test_dataloader)

@@ -34,13 +34,19 @@ class AlphaSweeper:
             :class:`StandardRoIHead` or :class:`CascadeRoIHead` (HTC
             included) with causal box heads at every stage.
         alphas (Sequence[float]): The alphas, each ``>= 0``.
+        with_masks (bool): Predict masks (only needed for ``segm``
+            evaluation). Defaults to True.
 
     Raises:
         ValueError: For a model the one-pass sweep cannot reproduce exactly.
     """
 
-    def __init__(self, model, alphas: Sequence[float]) -> None:
+    def __init__(self,
+                 model,
+                 alphas: Sequence[float],
+                 with_masks: bool = True) -> None:
         self.model = model
+        self.with_masks = with_masks
         self.alphas = [float(a) for a in alphas]
         if not self.alphas or any(not a >= 0 for a in self.alphas):
             raise ValueError(f'alphas must be non-negative, got {alphas}')
@@ -173,8 +179,13 @@ class AlphaSweeper:
                 batch_img_metas=batch_img_metas,
                 rcnn_test_cfg=roi_head.test_cfg,
                 rescale=bbox_rescale)
-        if roi_head.with_mask:
+        if roi_head.with_mask and self.with_masks:
             self._add_masks(x, batch_img_metas, per_alpha, kwargs, rescale)
+        elif roi_head.with_mask:  # boxes were kept unscaled for the masks
+            per_alpha = {
+                a: self._rescale_boxes(res, batch_img_metas)
+                for a, res in per_alpha.items()
+            }
         return {
             a: self._to_samples(data_samples, res)
             for a, res in per_alpha.items()
@@ -233,6 +244,15 @@ class AlphaSweeper:
                 rescale=rescale,
                 activate_map=captured['activate_map'])
             per_alpha[alpha] = pasted
+
+    @staticmethod
+    def _rescale_boxes(results_list, batch_img_metas):
+        """What mask pasting does to the boxes when rescaling, without the
+        masks."""
+        for res, meta in zip(results_list, batch_img_metas):
+            scale = res.bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
+            res.bboxes = res.bboxes / scale
+        return results_list
 
     def _mask_kwargs(self, kwargs):
         # HTC's predict_mask takes the semantic feature as `semantic_heat`

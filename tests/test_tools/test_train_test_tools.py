@@ -121,6 +121,31 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             # --no-tde: plain cosine scores, nothing recorded
             self.assertEqual(results['plain']['cos_stats'][0]['num_rois'], 0)
 
+            # the one-pass sweep reports, per alpha, what tools/test.py does
+            sweep_dir = osp.join(work, 'sweep')
+            subprocess.run(
+                [
+                    sys.executable, 'tools/sweep_alpha.py', CAUSAL, ckpt,
+                    '--alphas', '0', '1.5', '--eval', 'bbox', 'segm', '--out',
+                    sweep_dir, '--cfg-options',
+                    'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False'
+                ] + data_opts,
+                cwd=ROOT,
+                check=True,
+                capture_output=True)
+            with open(osp.join(sweep_dir, 'sweep.json')) as f:
+                sweep = json.load(f)
+            for alpha, ref in (('1.5', results['tde']), ('0.0',
+                                                         results['plain'])):
+                got = sweep['metrics'][alpha]
+                self.assertEqual(set(got), set(ref['metrics']))
+                for key, value in ref['metrics'].items():
+                    self.assertAlmostEqual(
+                        got[key], value, delta=1e-6, msg=f'{alpha} {key}')
+            self.assertTrue(osp.exists(osp.join(sweep_dir, 'sweep.png')))
+            self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
+
 
 if __name__ == '__main__':
     unittest.main()
