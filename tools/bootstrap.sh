@@ -74,7 +74,7 @@ if ! "$PY" -c 'from mmcv.ops import RoIAlign, nms' 2>/dev/null; then
     fi
     "$PY" -c 'from mmcv.ops import RoIAlign, nms' || {
         say "mmcv installed without its compiled ops; delete $VENV and rerun, or see $log"; exit 1; }
-    say "mmcv built in $(( $(date +%s) - start )) s"
+    say "mmcv with ops installed in $(( $(date +%s) - start )) s (a cached wheel is reused)"
 fi
 
 stamp="$VENV/.mmdet_causal.stamp"

@@ -62,7 +62,14 @@ def main():
     start = time.time()
     py = sys.executable
     run([py, 'tools/misc/make_tiny_lvis.py', '--out', args.data_root])
-    options = [f'train_dataloader.dataset.data_root={args.data_root}/']
+    # the runner builds the val evaluator (it loads ann_file) even though
+    # the tiny config does not validate during training
+    options = [
+        f'train_dataloader.dataset.data_root={args.data_root}/',
+        f'val_dataloader.dataset.data_root={args.data_root}/',
+        f'val_evaluator.ann_file={args.data_root}/annotations/'
+        'lvis_v1_val.json'
+    ]
     if args.epochs:
         options += [
             f'train_cfg.max_epochs={args.epochs}',

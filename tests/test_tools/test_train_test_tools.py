@@ -65,11 +65,15 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             data = osp.join(tmp, 'data')
             generate_tiny_lvis(data, SMALL)
             work = osp.join(tmp, 'work')
+            # every dataloader and evaluator at the generated data: the
+            # runner builds the val evaluator (which loads its ann_file) even
+            # when no validation runs
             data_opts = [
-                f'train_dataloader.dataset.data_root={data}/',
-                f'test_dataloader.dataset.data_root={data}/',
-                f'test_evaluator.ann_file={data}/annotations/'
-                'lvis_v1_val.json'
+                f'{split}_dataloader.dataset.data_root={data}/'
+                for split in ('train', 'val', 'test')
+            ] + [
+                f'{split}_evaluator.ann_file={data}/annotations/'
+                'lvis_v1_val.json' for split in ('val', 'test')
             ]
             subprocess.run(
                 [
