@@ -28,7 +28,8 @@ from mmengine.utils import ProgressBar
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
 from mmdet_causal.apis import AlphaSweeper
-from mmdet_causal.utils import collect_cos_stats, trust_local_checkpoints
+from mmdet_causal.utils import (collect_cos_stats, rule_of_thumb_alpha,
+                                trust_local_checkpoints)
 
 COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
 
@@ -66,13 +67,6 @@ def build_evaluators(cfg, alphas, dataset_meta):
             first = evaluator
         evaluators[alpha] = evaluator
     return evaluators
-
-
-def rule_of_thumb_alpha(stats):
-    means = [s['mean'] for s in stats if s['mean'] is not None]
-    if not means or sum(means) <= 0:
-        return None
-    return len(means) / sum(means)
 
 
 def write_outputs(out_dir, results, thumb, cos_stats, meta):

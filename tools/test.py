@@ -27,7 +27,7 @@ from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
 from mmdet_causal.utils import (collect_cos_stats, configure_tde,
-                                trust_local_checkpoints)
+                                rule_of_thumb_alpha, trust_local_checkpoints)
 
 
 def parse_args():
@@ -153,17 +153,14 @@ def apply_tta(cfg: Config) -> Config:
 def report_cos(model) -> list:
     """Print each causal stage's mean cos and the rule-of-thumb alpha."""
     stats = collect_cos_stats(model)
-    means = [s['mean'] for s in stats if s['mean'] is not None]
     for i, s in enumerate(stats):
         if s['mean'] is not None:
             per_head = ', '.join(f'{c:.4f}' for c in s['per_head'])
             print(f'causal stage {i}: mean cos {s["mean"]:.4f} '
                   f'(per head: {per_head}) over {s["num_rois"]} RoIs')
-    if means:
-        mean = sum(means) / len(means)
-        if mean > 0:
-            print(f'rule-of-thumb alpha (mean alpha*cos = 1): '
-                  f'{1 / mean:.3f}')
+    alpha = rule_of_thumb_alpha(stats)
+    if alpha is not None:
+        print(f'rule-of-thumb alpha (mean alpha*cos = 1): {alpha:.3f}')
     return stats
 
 
@@ -222,7 +219,8 @@ def main():
                         k: float(v)
                         for k, v in metrics.items()
                     },
-                    cos_stats=cos_stats),
+                    cos_stats=cos_stats,
+                    rule_of_thumb_alpha=rule_of_thumb_alpha(cos_stats)),
                 f,
                 indent=1)
 

@@ -103,9 +103,8 @@ def main():
     rows.append(('de-confound (alpha 0)', plain['metrics']))
     tde = evaluate('tde', [])
     rows.append(('TDE (alpha 1.5)', tde['metrics']))
-    means = [s['mean'] for s in tde['cos_stats'] if s['mean']]
-    if means and sum(means) > 0:
-        alpha = len(means) / sum(means)
+    alpha = tde['rule_of_thumb_alpha']
+    if alpha is not None:
         thumb = evaluate('thumb', ['--tde-alpha', f'{alpha:.3f}'])
         rows.append((f'TDE (rule of thumb {alpha:.2f})', thumb['metrics']))
     table = format_table(rows)

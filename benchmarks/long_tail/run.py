@@ -119,9 +119,7 @@ def train_and_test(name, config, work_dir, tests):
 
 
 def rule_of_thumb(results):
-    stats = results['TDE (alpha 1.5)']['cos_stats']
-    means = [s['mean'] for s in stats if s['mean']]
-    alpha = len(means) / sum(means)
+    alpha = results['TDE (alpha 1.5)']['rule_of_thumb_alpha']
     return ['--tde-alpha', f'{alpha:.3f}']
 
 

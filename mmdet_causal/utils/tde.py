@@ -66,6 +66,16 @@ def causal_bbox_heads(model: nn.Module) -> List[nn.Module]:
     return [m for m in model.modules() if _is_causal_bbox_head_type(type(m))]
 
 
+def rule_of_thumb_alpha(cos_stats: List[Dict[str, object]]) -> Optional[float]:
+    """The authors' advice, mean of ``alpha * cos`` about 1, from the
+    ``cos_stats()`` of a model's causal stages: ``1 / mean cos`` over the
+    stages that saw RoIs; None when none did or the mean is not positive."""
+    means = [s['mean'] for s in cos_stats if s['mean'] is not None]
+    if not means or sum(means) <= 0:
+        return None
+    return len(means) / sum(means)
+
+
 def collect_cos_stats(model: nn.Module) -> List[Dict[str, object]]:
     """``cos_stats()`` of every causal box head of a built model."""
     return [head.cos_stats() for head in causal_bbox_heads(model)]

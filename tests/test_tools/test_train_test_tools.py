@@ -122,6 +122,9 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             self.assertEqual(len(results['tde']['cos_stats']), 3)
             self.assertGreater(results['tde']['cos_stats'][0]['num_rois'], 0)
             self.assertIn('rule-of-thumb alpha', stdout['tde'])
+            means = [s['mean'] for s in results['tde']['cos_stats']]
+            self.assertAlmostEqual(results['tde']['rule_of_thumb_alpha'],
+                                   1 / (sum(means) / len(means)))
             # --no-tde: plain cosine scores, nothing recorded
             self.assertEqual(results['plain']['cos_stats'][0]['num_rois'], 0)
 
