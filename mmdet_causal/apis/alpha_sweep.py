@@ -7,7 +7,8 @@ alpha (:meth:`CausalConvFCBBoxHead.tde_terms`). One forward records them;
 every alpha then redoes only the cheap parts, on exactly the code path of
 ``roi_head.predict`` (score combination, the cascade's stage average, the
 last head's ``predict_by_feat`` with NMS, and mask pasting). The mask head
-runs once per image, on the union of the detections of all alphas.
+runs once per image, on the union of the detections of all alphas, and
+each distinct detection is pasted once.
 
 This holds when the boxes do not depend on alpha: class-agnostic regression
 between cascade stages (the refinement otherwise follows the argmax class),
@@ -85,30 +86,6 @@ class AlphaSweeper:
         finally:
             for head in self.heads:
                 head.tde_recorder = None
-
-    @contextlib.contextmanager
-    def _capture_mask_preds(self):
-        """Run the RoI head's own ``predict_mask`` up to the pasting, and
-        keep what it would paste."""
-        roi_head = self.model.roi_head
-        mask_head = roi_head.mask_head[-1] if self.cascade \
-            else roi_head.mask_head
-        captured = {}
-
-        def capture(mask_preds,
-                    results_list,
-                    batch_img_metas,
-                    rcnn_test_cfg,
-                    rescale=False,
-                    activate_map=False):
-            captured.update(mask_preds=mask_preds, activate_map=activate_map)
-            return results_list
-
-        mask_head.predict_by_feat = capture
-        try:
-            yield captured
-        finally:
-            del mask_head.predict_by_feat  # back to the class's method
 
     def _cls_scores(self, records: List[Tuple[torch.Tensor, torch.Tensor]],
                     alpha: float, num_per_img: Sequence[int]) -> list:
@@ -192,9 +169,17 @@ class AlphaSweeper:
         }
 
     def _add_masks(self, x, batch_img_metas, per_alpha, kwargs, rescale):
-        """Mask head once on the union of all alphas' detections, then each
-        alpha's masks pasted from it."""
+        """Masks of every alpha's detections from one mask-head forward and
+        one pasting per distinct detection.
+
+        A detection's pasted mask depends only on its own (label, box) row
+        and the image (the head runs per RoI, pasting is per row), so the
+        union of all alphas' rows goes through ``roi_head.predict_mask``
+        once and each alpha takes its rows from it.
+        """
         roi_head = self.model.roi_head
+        mask_head = roi_head.mask_head[-1] if self.cascade \
+            else roi_head.mask_head
         unions, index = [], {a: [] for a in per_alpha}
         for i in range(len(batch_img_metas)):
             results = [per_alpha[a][i] for a in self.alphas]
@@ -212,38 +197,28 @@ class AlphaSweeper:
             union.labels = uniq[:, 0].long()
             union.scores = uniq.new_ones((len(uniq), ))
             unions.append(union)
-        if sum(len(u) for u in unions) == 0:
-            for alpha, results in per_alpha.items():
-                per_alpha[alpha] = roi_head.predict_mask(
-                    x,
-                    batch_img_metas=batch_img_metas,
-                    results_list=results,
-                    rescale=rescale,
-                    **self._mask_kwargs(kwargs))
-            return
-        with self._capture_mask_preds() as captured:
-            roi_head.predict_mask(
-                x,
-                batch_img_metas=batch_img_metas,
-                results_list=unions,
-                rescale=rescale,
-                **self._mask_kwargs(kwargs))
-        mask_head = roi_head.mask_head[-1] if self.cascade \
-            else roi_head.mask_head
+        unions = roi_head.predict_mask(
+            x,
+            batch_img_metas=batch_img_metas,
+            results_list=unions,
+            rescale=rescale,
+            **self._mask_kwargs(kwargs))
         for alpha, results in per_alpha.items():
-            mask_preds = [
-                captured['mask_preds'][i][index[alpha][i].to(
-                    captured['mask_preds'][i].device)]
-                for i in range(len(results))
-            ]
-            pasted = mask_head.predict_by_feat(
-                mask_preds=mask_preds,
-                results_list=results,
-                batch_img_metas=batch_img_metas,
-                rcnn_test_cfg=roi_head.test_cfg,
-                rescale=rescale,
-                activate_map=captured['activate_map'])
-            per_alpha[alpha] = pasted
+            for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
+                if len(res) == 0:
+                    # the head's own empty result (mask fields of the
+                    # right shape); no mask prediction is read
+                    results[i] = mask_head.predict_by_feat(
+                        mask_preds=[None],
+                        results_list=[res],
+                        batch_img_metas=[meta],
+                        rcnn_test_cfg=roi_head.test_cfg,
+                        rescale=rescale)[0]
+                    continue
+                if rescale:  # as pasting does to the boxes
+                    self._rescale_boxes([res], [meta])
+                res.masks = unions[i].masks[index[alpha][i].to(
+                    unions[i].masks.device)]
 
     @staticmethod
     def _rescale_boxes(results_list, batch_img_metas):

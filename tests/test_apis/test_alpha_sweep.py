@@ -41,7 +41,7 @@ def batch():
 
 class TestAlphaSweeper(unittest.TestCase):
 
-    def check_equal_to_predict(self, model):
+    def check_equal_to_predict(self, model, require_detections=True):
         data = batch()
         sweeper = AlphaSweeper(model, ALPHAS)
         swept = sweeper.predict(copy.deepcopy(data))
@@ -55,7 +55,8 @@ class TestAlphaSweeper(unittest.TestCase):
                 expected = model.test_step(copy.deepcopy(data))
             for got, ref in zip(swept[alpha], expected):
                 got, ref = got.pred_instances, ref.pred_instances
-                self.assertGreater(len(ref), 0)
+                if require_detections:
+                    self.assertGreater(len(ref), 0)
                 for key in ('bboxes', 'scores', 'labels', 'masks'):
                     self.assertTrue(
                         torch.equal(got[key], ref[key]),
@@ -67,14 +68,40 @@ class TestAlphaSweeper(unittest.TestCase):
                     self.assertTrue(
                         torch.equal(got[key], ref[key]),
                         f'boxes only, alpha={alpha} {key}')
-        # different alphas give different detections (not a vacuous test)
-        self.assertFalse(
-            torch.equal(swept[0.0][0].pred_instances.scores,
-                        swept[3.0][0].pred_instances.scores))
+        if require_detections:
+            # different alphas, different detections (not a vacuous test)
+            self.assertFalse(
+                torch.equal(swept[0.0][0].pred_instances.scores,
+                            swept[3.0][0].pred_instances.scores))
+        return swept
 
     def test_htc_equals_predict(self):
         self.check_equal_to_predict(
             build('tiny/htc-causal_r18_fpn_tiny-lvis.py', max_per_img=50))
+
+    def test_images_without_detections(self):
+        """Some alphas keep nothing on an image that others keep detections
+        on, then nothing is kept at all: the empty results (boxes and
+        masks of the right shapes) are those of predict too."""
+        model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py', max_per_img=50)
+        swept = self.check_equal_to_predict(model)
+        top = sorted({
+            swept[a][0].pred_instances.scores.max().item()
+            for a in ALPHAS
+        })
+        self.assertGreater(len(top), 1)
+        # above the lowest alpha's best score on image 0, below the others'
+        model.roi_head.test_cfg.score_thr = (top[0] + top[1]) / 2
+        swept = self.check_equal_to_predict(model, require_detections=False)
+        kept = [len(swept[a][0].pred_instances) for a in ALPHAS]
+        self.assertIn(0, kept)
+        self.assertTrue(any(kept))
+        model.roi_head.test_cfg.score_thr = 1.0
+        swept = self.check_equal_to_predict(model, require_detections=False)
+        self.assertTrue(
+            all(
+                len(s.pred_instances) == 0 for a in ALPHAS
+                for s in swept[a]))
 
     def test_standard_roi_head_class_specific_boxes(self):
         model = build(
