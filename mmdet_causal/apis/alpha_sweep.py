@@ -7,8 +7,8 @@ alpha (:meth:`CausalConvFCBBoxHead.tde_terms`). One forward records them;
 every alpha then redoes only the cheap parts, on exactly the code path of
 ``roi_head.predict`` (score combination, the cascade's stage average, the
 last head's ``predict_by_feat`` with NMS, and mask pasting). The mask head
-runs once per image, on the union of the detections of all alphas, and
-each distinct detection is pasted once.
+runs once, on the distinct boxes of all alphas' detections, and each
+distinct detection is pasted once.
 
 This holds when the boxes do not depend on alpha: class-agnostic regression
 between cascade stages (the refinement otherwise follows the argmax class),
@@ -168,41 +168,97 @@ class AlphaSweeper:
             for a, res in per_alpha.items()
         }
 
-    def _add_masks(self, x, batch_img_metas, per_alpha, kwargs, rescale):
-        """Masks of every alpha's detections from one mask-head forward and
-        one pasting per distinct detection.
+    @contextlib.contextmanager
+    def _capture_mask_preds(self):
+        """Run the RoI head's own ``predict_mask`` up to the pasting, and
+        keep what it would paste."""
+        mask_head = self._mask_head()
+        captured = {}
 
-        A detection's pasted mask depends only on its own (label, box) row
-        and the image (the head runs per RoI, pasting is per row), so the
-        union of all alphas' rows goes through ``roi_head.predict_mask``
-        once and each alpha takes its rows from it.
+        def capture(mask_preds,
+                    results_list,
+                    batch_img_metas,
+                    rcnn_test_cfg,
+                    rescale=False,
+                    activate_map=False):
+            captured.update(mask_preds=mask_preds, activate_map=activate_map)
+            return results_list
+
+        mask_head.predict_by_feat = capture
+        try:
+            yield captured
+        finally:
+            del mask_head.predict_by_feat  # back to the class's method
+
+    def _mask_head(self):
+        roi_head = self.model.roi_head
+        return roi_head.mask_head[-1] if self.cascade else roi_head.mask_head
+
+    def _add_masks(self, x, batch_img_metas, per_alpha, kwargs, rescale):
+        """Masks for every alpha's detections, each computed once.
+
+        The mask head's output for a RoI depends only on its box (RoI
+        features, HTC's semantic feature and mask information flow are all
+        per RoI; the class only picks the channel that is pasted), and a
+        pasted mask only on its (label, box) row and the image. So the head
+        runs, through the RoI head's own ``predict_mask``, once per distinct
+        box of the union of all alphas' detections (fewer RoIs than one
+        ``predict``, where the classes kept for a box each send it through
+        the head), each distinct (label, box) row is pasted once by the
+        head's own ``predict_by_feat``, and each alpha takes its rows.
         """
         roi_head = self.model.roi_head
-        mask_head = roi_head.mask_head[-1] if self.cascade \
-            else roi_head.mask_head
-        unions, index = [], {a: [] for a in per_alpha}
+        mask_head = self._mask_head()
+        boxes, rows, index = [], [], {a: [] for a in per_alpha}
         for i in range(len(batch_img_metas)):
             results = [per_alpha[a][i] for a in self.alphas]
             # one row per detection: (label, box); equal rows share a mask
-            rows = torch.cat([
+            cat_rows = torch.cat([
                 torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
                 for r in results
             ])
-            uniq, inverse = torch.unique(rows, dim=0, return_inverse=True)
+            uniq, inverse = torch.unique(
+                cat_rows, dim=0, return_inverse=True)
             for alpha, idx in zip(self.alphas,
                                   inverse.split([len(r) for r in results])):
                 index[alpha].append(idx)
-            union = InstanceData()
-            union.bboxes = uniq[:, 1:]
-            union.labels = uniq[:, 0].long()
-            union.scores = uniq.new_ones((len(uniq), ))
-            unions.append(union)
-        unions = roi_head.predict_mask(
-            x,
-            batch_img_metas=batch_img_metas,
-            results_list=unions,
-            rescale=rescale,
-            **self._mask_kwargs(kwargs))
+            uniq_boxes, box_of_row = torch.unique(
+                uniq[:, 1:], dim=0, return_inverse=True)
+            box = InstanceData()
+            box.bboxes = uniq_boxes
+            box.labels = uniq_boxes.new_zeros((len(uniq_boxes), ),
+                                              dtype=torch.long)
+            box.scores = uniq_boxes.new_ones((len(uniq_boxes), ))
+            boxes.append(box)
+            row = InstanceData()
+            row.bboxes = uniq[:, 1:]
+            row.labels = uniq[:, 0].long()
+            row.scores = uniq.new_ones((len(uniq), ))
+            row.box_index = box_of_row
+            rows.append(row)
+
+        if sum(len(b) for b in boxes):
+            with self._capture_mask_preds() as captured:
+                roi_head.predict_mask(
+                    x,
+                    batch_img_metas=batch_img_metas,
+                    results_list=boxes,
+                    rescale=rescale,
+                    **self._mask_kwargs(kwargs))
+            mask_preds = [
+                preds[row.box_index.to(preds.device)]
+                for preds, row in zip(captured['mask_preds'], rows)
+            ]
+            for row in rows:
+                del row.box_index
+            rows = mask_head.predict_by_feat(
+                mask_preds=mask_preds,
+                results_list=rows,
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=roi_head.test_cfg,
+                rescale=rescale,
+                activate_map=captured['activate_map'])
+
         for alpha, results in per_alpha.items():
             for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
                 if len(res) == 0:
@@ -217,8 +273,8 @@ class AlphaSweeper:
                     continue
                 if rescale:  # as pasting does to the boxes
                     self._rescale_boxes([res], [meta])
-                res.masks = unions[i].masks[index[alpha][i].to(
-                    unions[i].masks.device)]
+                res.masks = rows[i].masks[index[alpha][i].to(
+                    rows[i].masks.device)]
 
     @staticmethod
     def _rescale_boxes(results_list, batch_img_metas):
