@@ -177,6 +177,42 @@ def _class_weights(spec: TinyLVISSpec, rng: np.random.RandomState):
     return weights / weights.sum()
 
 
+def _cover_every_class(image_classes: List[List[int]],
+                       num_classes: int) -> List[List[int]]:
+    """Give every class at least one train instance, as LVIS does (its rare
+    group is 1-10 train images, never 0).
+
+    Each class the draw missed replaces one object of the most frequent
+    class that has one in an image not changed yet, and goes first in that
+    image (the first object is always placed). A draw that missed nothing
+    is returned unchanged (same objects, same random stream afterwards).
+    """
+    counts = np.bincount(
+        np.concatenate([np.asarray(c, dtype=int) for c in image_classes]),
+        minlength=num_classes)
+    image_classes = [list(c) for c in image_classes]
+    changed = set()
+    for cls in np.flatnonzero(counts == 0):
+        spot = None
+        for head in np.argsort(-counts, kind='stable'):
+            if counts[head] < 2:  # taking it would empty another class
+                break
+            spot = next((j for j, c in enumerate(image_classes)
+                         if head in c and j not in changed), None)
+            if spot is not None:
+                break
+        if spot is None:
+            raise ValueError(
+                f'cannot give each of the {num_classes} classes a train '
+                'object: increase train_images or max_objects')
+        image_classes[spot].remove(int(head))
+        image_classes[spot].insert(0, int(cls))
+        changed.add(spot)
+        counts[head] -= 1
+        counts[cls] += 1
+    return image_classes
+
+
 def _place_objects(classes: Sequence[int], names: Sequence[str],
                    spec: TinyLVISSpec,
                    rng: np.random.RandomState) -> List[Tuple[int, np.ndarray]]:
@@ -364,6 +400,7 @@ def generate_tiny_lvis(out_dir: str,
         num = rng.randint(1, spec.max_objects + 1)
         train_classes.append(
             rng.choice(spec.num_classes, size=num, p=weights).tolist())
+    train_classes = _cover_every_class(train_classes, spec.num_classes)
     # balanced val: every class in the same number of images
     pool = np.repeat(np.arange(spec.num_classes), spec.val_images_per_class)
     rng.shuffle(pool)

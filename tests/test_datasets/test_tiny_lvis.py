@@ -117,6 +117,34 @@ class TestTinyLVIS(unittest.TestCase):
                     set(img['not_exhaustive_category_ids']),
                     present[img['id']])
 
+    def test_every_class_has_a_train_instance(self):
+        """LVIS's rare group is 1-10 train images, never 0; the long-tail
+        preset's Zipf draw misses some classes and must be repaired."""
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = generate_tiny_lvis(
+                tmp, PRESETS['longtail'], write_images=False)
+            with open(paths['train']) as f:
+                cats = json.load(f)['categories']
+        counts = sorted(c['instance_count'] for c in cats)
+        self.assertGreaterEqual(counts[0], 1)
+        self.assertGreaterEqual(counts[-1] / counts[0], 300)  # ~3 decades
+        self.assertGreaterEqual(
+            sum(c['frequency'] == 'r' for c in cats), len(cats) // 2)
+
+    def test_cover_every_class(self):
+        from mmdet_causal.datasets.tiny_lvis import _cover_every_class
+        drawn = [[0, 0], [0, 1], [0], [1]]
+        covered = _cover_every_class(drawn, 4)
+        self.assertEqual(drawn, [[0, 0], [0, 1], [0], [1]])  # not mutated
+        # each missing class takes the place of an object of the most
+        # frequent class, first in an image not changed before
+        self.assertEqual(covered, [[2, 0], [3, 1], [0], [1]])
+        self.assertEqual([len(c) for c in covered], [len(c) for c in drawn])
+        # a draw that covers every class is left as it is
+        self.assertEqual(_cover_every_class(covered, 4), covered)
+        with self.assertRaisesRegex(ValueError, 'increase train_images'):
+            _cover_every_class([[0], [1]], 4)
+
     def test_presets_and_validation(self):
         self.assertGreaterEqual(PRESETS['longtail'].num_classes, 40)
         with self.assertRaisesRegex(ValueError, 'num_classes'):
