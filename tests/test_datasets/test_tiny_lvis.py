@@ -56,6 +56,25 @@ class TestTinyLVIS(unittest.TestCase):
         generate_tiny_lvis(self.root, SMALL)
         self.assertEqual(os.stat(self.paths['train']).st_mtime_ns, mtime)
 
+    def test_older_generator_output_is_regenerated(self):
+        from mmdet_causal.datasets import tiny_lvis
+        root = osp.join(self.tmp.name, 'old')
+        paths = generate_tiny_lvis(root, SMALL, write_images=False)
+        spec_file = osp.join(root, 'annotations', 'spec.json')
+        with open(spec_file) as f:
+            record = json.load(f)
+        self.assertEqual(record['generator_version'],
+                         tiny_lvis.GENERATOR_VERSION)
+        # as an older generator left it: same spec, other version, other data
+        record['generator_version'] -= 1
+        with open(spec_file, 'w') as f:
+            json.dump(record, f)
+        with open(paths['train'], 'w') as f:
+            f.write('{}')
+        generate_tiny_lvis(root, SMALL, write_images=False)
+        with open(paths['train']) as f:
+            self.assertEqual(json.load(f), self.train)
+
     def test_lvis_api_loads_and_fields(self):
         for split in ('train', 'val'):
             api = LVIS(self.paths[split])
