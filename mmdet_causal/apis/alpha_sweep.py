@@ -190,6 +190,18 @@ class AlphaSweeper:
         finally:
             del mask_head.predict_by_feat  # back to the class's method
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _channels_picked(mask_head):
+        """Paste (R, 1) maps whose class channel is already picked: the
+        head's class-agnostic path, which pastes them as they are."""
+        agnostic = mask_head.class_agnostic
+        mask_head.class_agnostic = True
+        try:
+            yield
+        finally:
+            mask_head.class_agnostic = agnostic
+
     def _mask_head(self):
         roi_head = self.model.roi_head
         return roi_head.mask_head[-1] if self.cascade else roi_head.mask_head
@@ -205,7 +217,9 @@ class AlphaSweeper:
         box of the union of all alphas' detections (fewer RoIs than one
         ``predict``, where the classes kept for a box each send it through
         the head), each distinct (label, box) row is pasted once by the
-        head's own ``predict_by_feat``, and each alpha takes its rows.
+        head's own ``predict_by_feat`` (from its class channel alone, so
+        no (rows, num_classes) maps are held), and each alpha takes its
+        rows.
         """
         roi_head = self.model.roi_head
         mask_head = self._mask_head()
@@ -217,8 +231,7 @@ class AlphaSweeper:
                 torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
                 for r in results
             ])
-            uniq, inverse = torch.unique(
-                cat_rows, dim=0, return_inverse=True)
+            uniq, inverse = torch.unique(cat_rows, dim=0, return_inverse=True)
             for alpha, idx in zip(self.alphas,
                                   inverse.split([len(r) for r in results])):
                 index[alpha].append(idx)
@@ -245,19 +258,25 @@ class AlphaSweeper:
                     results_list=boxes,
                     rescale=rescale,
                     **self._mask_kwargs(kwargs))
-            mask_preds = [
-                preds[row.box_index.to(preds.device)]
-                for preds, row in zip(captured['mask_preds'], rows)
-            ]
-            for row in rows:
+            mask_preds = []
+            for preds, row in zip(captured['mask_preds'], rows):
+                box_index = row.box_index.to(preds.device)
                 del row.box_index
-            rows = mask_head.predict_by_feat(
-                mask_preds=mask_preds,
-                results_list=rows,
-                batch_img_metas=batch_img_metas,
-                rcnn_test_cfg=roi_head.test_cfg,
-                rescale=rescale,
-                activate_map=captured['activate_map'])
+                if mask_head.class_agnostic:
+                    mask_preds.append(preds[box_index])
+                else:
+                    # the channel the head would pick, picked here: (R, 1)
+                    # maps rather than (R, num_classes) (1203 on LVIS)
+                    labels = row.labels.to(preds.device)
+                    mask_preds.append(preds[box_index, labels][:, None])
+            with self._channels_picked(mask_head):
+                rows = mask_head.predict_by_feat(
+                    mask_preds=mask_preds,
+                    results_list=rows,
+                    batch_img_metas=batch_img_metas,
+                    rcnn_test_cfg=roi_head.test_cfg,
+                    rescale=rescale,
+                    activate_map=captured['activate_map'])
 
         for alpha, results in per_alpha.items():
             for i, (res, meta) in enumerate(zip(results, batch_img_metas)):

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import os.path as osp
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -190,6 +191,8 @@ def _cover_every_class(image_classes: List[List[int]],
     class that has one in an image not changed yet, and goes first in that
     image (the first object is always placed). A draw that missed nothing
     is returned unchanged (same objects, same random stream afterwards).
+    A spec with too few objects for its classes keeps some classes empty,
+    with a warning.
     """
     counts = np.bincount(
         np.concatenate([np.asarray(c, dtype=int) for c in image_classes]),
@@ -205,10 +208,13 @@ def _cover_every_class(image_classes: List[List[int]],
                          if head in c and j not in changed), None)
             if spot is not None:
                 break
-        if spot is None:
-            raise ValueError(
-                f'cannot give each of the {num_classes} classes a train '
-                'object: increase train_images or max_objects')
+        if spot is None:  # every object left is its class's only one
+            left = int((counts == 0).sum())
+            warnings.warn(
+                f'{left} of {num_classes} classes have no train object '
+                '(too few objects to go round; LVIS has no such class): '
+                'increase train_images or max_objects')
+            break
         image_classes[spot].remove(int(head))
         image_classes[spot].insert(0, int(cls))
         changed.add(spot)

@@ -92,10 +92,9 @@ class TestAlphaSweeper(unittest.TestCase):
         masks of the right shapes) are those of predict too."""
         model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py', max_per_img=50)
         swept = self.check_equal_to_predict(model)
-        top = sorted({
-            swept[a][0].pred_instances.scores.max().item()
-            for a in ALPHAS
-        })
+        top = sorted(
+            {swept[a][0].pred_instances.scores.max().item()
+             for a in ALPHAS})
         self.assertGreater(len(top), 1)
         # above the lowest alpha's best score on image 0, below the others'
         model.roi_head.test_cfg.score_thr = (top[0] + top[1]) / 2
@@ -106,9 +105,7 @@ class TestAlphaSweeper(unittest.TestCase):
         model.roi_head.test_cfg.score_thr = 1.0
         swept = self.check_equal_to_predict(model, require_detections=False)
         self.assertTrue(
-            all(
-                len(s.pred_instances) == 0 for a in ALPHAS
-                for s in swept[a]))
+            all(len(s.pred_instances) == 0 for a in ALPHAS for s in swept[a]))
 
     def test_standard_roi_head_class_specific_boxes(self):
         model = build(

@@ -148,7 +148,8 @@ class TestTinyLVIS(unittest.TestCase):
         self.assertGreaterEqual(counts[0], 1)
         self.assertGreaterEqual(counts[-1] / counts[0], 300)  # ~3 decades
         self.assertGreaterEqual(
-            sum(c['frequency'] == 'r' for c in cats), len(cats) // 2)
+            sum(c['frequency'] == 'r' for c in cats),
+            len(cats) // 2)
 
     def test_cover_every_class(self):
         from mmdet_causal.datasets.tiny_lvis import _cover_every_class
@@ -161,8 +162,11 @@ class TestTinyLVIS(unittest.TestCase):
         self.assertEqual([len(c) for c in covered], [len(c) for c in drawn])
         # a draw that covers every class is left as it is
         self.assertEqual(_cover_every_class(covered, 4), covered)
-        with self.assertRaisesRegex(ValueError, 'increase train_images'):
-            _cover_every_class([[0], [1]], 4)
+        # too few objects to go round: as many classes as possible, a
+        # warning, and no class emptied to fill another
+        with self.assertWarnsRegex(UserWarning, '1 of 4 classes have no'):
+            self.assertEqual(
+                _cover_every_class([[0, 0], [1]], 4), [[2, 0], [1]])
 
     def test_presets_and_validation(self):
         self.assertGreaterEqual(PRESETS['longtail'].num_classes, 40)
