@@ -223,7 +223,8 @@ class AlphaSweeper:
         """
         roi_head = self.model.roi_head
         mask_head = self._mask_head()
-        boxes, rows, index = [], [], {a: [] for a in per_alpha}
+        boxes, rows, box_of_rows = [], [], []
+        index = {a: [] for a in per_alpha}
         for i in range(len(batch_img_metas)):
             results = [per_alpha[a][i] for a in self.alphas]
             # one row per detection: (label, box); equal rows share a mask
@@ -247,8 +248,8 @@ class AlphaSweeper:
             row.bboxes = uniq[:, 1:]
             row.labels = uniq[:, 0].long()
             row.scores = uniq.new_ones((len(uniq), ))
-            row.box_index = box_of_row
             rows.append(row)
+            box_of_rows.append(box_of_row)
 
         if sum(len(b) for b in boxes):
             with self._capture_mask_preds() as captured:
@@ -259,9 +260,9 @@ class AlphaSweeper:
                     rescale=rescale,
                     **self._mask_kwargs(kwargs))
             mask_preds = []
-            for preds, row in zip(captured['mask_preds'], rows):
-                box_index = row.box_index.to(preds.device)
-                del row.box_index
+            for preds, row, box_of_row in zip(captured['mask_preds'], rows,
+                                              box_of_rows):
+                box_index = box_of_row.to(preds.device)
                 if mask_head.class_agnostic:
                     mask_preds.append(preds[box_index])
                 else:
