@@ -52,19 +52,14 @@ if ! "$PY" -c 'from mmcv.ops import RoIAlign, nms' 2>/dev/null; then
     say "building mmcv 2.1.0 with compiled ops ($jobs jobs; 10-25 min on 2 cores, cached by pip afterwards)"
     say "full log: $log"
     start=$(date +%s)
-    # pip -v shows every compiled unit; print one short line per unit so the
-    # build visibly progresses without flooding the terminal.
+    # pip -v shows every compiled unit; print one short line per unit, with
+    # the elapsed and remaining time, so the build visibly progresses
+    # without flooding the terminal.
     set +e
     MMCV_WITH_OPS=1 MAX_JOBS="$jobs" FORCE_CUDA=0 \
         "$PY" -m pip install --disable-pip-version-check -c "$CONSTRAINTS" \
-        -v --no-build-isolation 'mmcv==2.1.0' 2>&1 | tee "$log" | awk -v t0="$start" '
-            function unit(line,    n, w, i, f, k, p) {  # the object file a compile line writes
-                f = "?"; n = split(line, w, " ");
-                for (i = 1; i < n; i++) if (w[i] == "-o") f = w[i + 1];
-                k = split(f, p, "/"); return p[k] }
-            /^\[[0-9]+\/[0-9]+\] / { printf "[bootstrap] mmcv %s %s (%ds)\n", $1, unit($0), systime() - t0; fflush(); next }
-            /^(gcc|g\+\+|c\+\+|x86_64-linux-gnu-g(cc|\+\+)) .* -c / { printf "[bootstrap] mmcv compiling %s (%ds)\n", unit($0), systime() - t0; fflush(); next }
-            /Successfully installed|Using cached|ERROR|error:/ { print "[bootstrap] " $0; fflush() }'
+        -v --no-build-isolation 'mmcv==2.1.0' 2>&1 | tee "$log" \
+        | awk -v t0="$start" -f tools/misc/mmcv_build_progress.awk
     status=${PIPESTATUS[0]}
     set -e
     if [ "$status" -ne 0 ]; then
