@@ -6,6 +6,7 @@ so a config needs only ``custom_imports=dict(imports=['mmdet_causal'],
 allow_failed_imports=False)``. It also makes the official LVIS evaluation
 work on numpy >= 1.24 (see :mod:`mmdet_causal.evaluation.lvis_compat`).
 """
+from .engine import ClassCountCheckHook, RandomStateHook
 from .evaluation import patch_lvis_numpy
 from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
                      CausalHybridTaskCascadeRoIHead, CausalShared2FCBBoxHead,
@@ -17,5 +18,6 @@ __all__ = [
     '__version__', 'version_info', 'CausalConvFCBBoxHead',
     'CausalShared2FCBBoxHead', 'CausalShared4Conv1FCBBoxHead',
     'CausalCascadeRoIHead', 'CausalHybridTaskCascadeRoIHead',
-    'CausalStandardRoIHead', 'MultiHeadNormedLinear', 'patch_lvis_numpy'
+    'CausalStandardRoIHead', 'MultiHeadNormedLinear', 'ClassCountCheckHook',
+    'RandomStateHook', 'patch_lvis_numpy'
 ]

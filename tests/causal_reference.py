@@ -45,6 +45,13 @@ def ref_probs(x, w, e, num_heads, tau, gamma, eps, alpha, bg_exempt):
         return q
     out = torch.empty_like(p)
     out[:, num_fg] = p[:, num_fg]
-    out[:, :num_fg] = (1 - p[:, num_fg:]) * q[:, :num_fg] / q[:, :num_fg].sum(
-        1, keepdim=True)
+    # 1 - p_bg as the sum of the foreground probabilities: the same number,
+    # without the cancellation when p_bg is close to 1
+    p_fg = p[:, :num_fg].sum(1, keepdim=True)
+    out[:, :num_fg] = p_fg * q[:, :num_fg] / q[:, :num_fg].sum(1, keepdim=True)
     return out
+
+
+def ref_log_probs(x, w, e, num_heads, tau, gamma, eps, alpha):
+    """log P, background-exempted, in the dtype of the inputs (float64)."""
+    return ref_probs(x, w, e, num_heads, tau, gamma, eps, alpha, True).log()

@@ -26,8 +26,9 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.utils import (collect_cos_stats, configure_tde,
-                                rule_of_thumb_alpha, trust_local_checkpoints)
+from mmdet_causal.utils import (add_custom_hooks, collect_cos_stats,
+                                configure_tde, rule_of_thumb_alpha,
+                                trust_local_checkpoints)
 
 
 def parse_args():
@@ -194,6 +195,7 @@ def main():
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         cfg = apply_tta(cfg)
+    add_custom_hooks(cfg, 'ClassCountCheckHook')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

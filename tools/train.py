@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.utils import trust_local_checkpoints
+from mmdet_causal.utils import add_custom_hooks, trust_local_checkpoints
 
 
 def parse_args():
@@ -98,6 +98,8 @@ def main():
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+
+    add_custom_hooks(cfg, 'ClassCountCheckHook', 'RandomStateHook')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -24,17 +24,29 @@ from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox2roi
 from mmengine.structures import InstanceData
 
-from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
+from mmdet_causal.models.roi_heads import (CausalCascadeRoIHead,
+                                           CausalHybridTaskCascadeRoIHead,
+                                           CausalStandardRoIHead)
+from mmdet_causal.models.roi_heads.bbox_heads import (CausalConvFCBBoxHead,
+                                                      check_alpha)
+
+# The RoI heads whose predict path the sweep reproduces, tested in
+# tests/test_apis/test_alpha_sweep.py. Exact types: a subclass may override
+# predict, predict_bbox, _refine_roi or rescore masks (Mask Scoring,
+# PointRend, Grid, Trident, SCNet, Sparse), which the sweep would not do.
+SUPPORTED_ROI_HEADS = (StandardRoIHead, CascadeRoIHead,
+                       HybridTaskCascadeRoIHead, CausalStandardRoIHead,
+                       CausalCascadeRoIHead, CausalHybridTaskCascadeRoIHead)
 
 
 class AlphaSweeper:
     """Predict for several alphas at the cost of about one inference.
 
     Args:
-        model: A built two-stage detector (eval mode) whose RoI head is a
-            :class:`StandardRoIHead` or :class:`CascadeRoIHead` (HTC
-            included) with causal box heads at every stage.
-        alphas (Sequence[float]): The alphas, each ``>= 0``.
+        model: A built two-stage detector (eval mode) whose RoI head is
+            one of ``SUPPORTED_ROI_HEADS`` (Standard, Cascade, HTC, stock or
+            causal) with causal box heads at every stage.
+        alphas (Sequence[float]): The alphas, each finite and ``>= 0``.
         with_masks (bool): Predict masks (only needed for ``segm``
             evaluation). Defaults to True.
 
@@ -48,15 +60,17 @@ class AlphaSweeper:
                  with_masks: bool = True) -> None:
         self.model = model
         self.with_masks = with_masks
-        self.alphas = [float(a) for a in alphas]
-        if not self.alphas or any(not a >= 0 for a in self.alphas):
-            raise ValueError(f'alphas must be non-negative, got {alphas}')
+        if not len(alphas):
+            raise ValueError('no alphas to sweep')
+        self.alphas = [check_alpha(a) for a in alphas]
         roi_head = model.roi_head
-        self.cascade = isinstance(roi_head, CascadeRoIHead)
-        if not self.cascade and not isinstance(roi_head, StandardRoIHead):
+        if type(roi_head) not in SUPPORTED_ROI_HEADS:
+            names = ', '.join(t.__name__ for t in SUPPORTED_ROI_HEADS)
             raise ValueError(
-                f'{type(roi_head).__name__} is not supported by the alpha '
-                'sweep (a Standard, Cascade or HTC RoI head is)')
+                f'the one-pass alpha sweep does not reproduce the predictions '
+                f'of {type(roi_head).__name__}; it supports exactly {names}. '
+                'Run tools/test.py --tde-alpha A once per alpha instead')
+        self.cascade = isinstance(roi_head, CascadeRoIHead)
         heads = list(
             roi_head.bbox_head) if self.cascade else [roi_head.bbox_head]
         if not all(isinstance(h, CausalConvFCBBoxHead) for h in heads):

@@ -35,17 +35,19 @@ def configure_tde(model_cfg: dict,
 
     Args:
         model_cfg (dict): ``cfg.model``.
-        alpha (float, optional): New alpha, ``>= 0``.
+        alpha (float, optional): New alpha, finite and ``>= 0``.
         use_tde (bool, optional): Turn TDE on or off.
 
     Returns:
         int: Number of heads changed.
 
     Raises:
-        ValueError: If the config has no causal box head, or alpha < 0.
+        ValueError: If the config has no causal box head, or alpha is
+            negative or not finite.
     """
-    if alpha is not None and not float(alpha) >= 0:
-        raise ValueError(f'alpha must be a non-negative number, got {alpha}')
+    if alpha is not None:
+        from mmdet_causal.models.roi_heads.bbox_heads import check_alpha
+        alpha = check_alpha(alpha)
     heads = list(_causal_head_cfgs(model_cfg))
     if not heads:
         raise ValueError(
@@ -79,3 +81,13 @@ def rule_of_thumb_alpha(cos_stats: List[Dict[str, object]]) -> Optional[float]:
 def collect_cos_stats(model: nn.Module) -> List[Dict[str, object]]:
     """``cos_stats()`` of every causal box head of a built model."""
     return [head.cos_stats() for head in causal_bbox_heads(model)]
+
+
+def add_custom_hooks(cfg, *types: str) -> None:
+    """Append ``dict(type=T)`` to ``cfg.custom_hooks`` for each hook type
+    the config does not have yet (the project's tools add
+    ``ClassCountCheckHook`` and ``RandomStateHook`` this way)."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    have = {str(h.get('type')).split('.')[-1] for h in hooks}
+    hooks += [dict(type=t) for t in types if t not in have]
+    cfg.custom_hooks = hooks

@@ -6,12 +6,16 @@ import os.path as osp
 import unittest
 
 import torch
+from mmdet.models.roi_heads import (GridRoIHead, MaskScoringRoIHead,
+                                    PointRendRoIHead, SCNetRoIHead,
+                                    SparseRoIHead, TridentRoIHead)
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 import mmdet_causal  # noqa: F401
+from mmdet_causal import CausalCascadeRoIHead, CausalHybridTaskCascadeRoIHead
 from mmdet_causal.apis import AlphaSweeper
 from mmdet_causal.utils import causal_bbox_heads
 
@@ -19,10 +23,19 @@ CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 ALPHAS = [0.0, 1.5, 3.0]
 
 
-def build(rel, **test_cfg):
+def build(rel, small=False, **test_cfg):
+    """The config's model; ``small``: ResNet-18, 16 classes and 300
+    proposals, the same RoI head (a CPU test needs only its code path)."""
     register_all_modules()
     cfg = Config.fromfile(osp.join(CONFIGS, rel))
     cfg.model.backbone.init_cfg = None  # no download
+    if small:
+        cfg.model.backbone.depth = 18
+        cfg.model.neck.in_channels = [64, 128, 256, 512]
+        for head in (cfg.model.roi_head.bbox_head +
+                     [cfg.model.roi_head.mask_head]):
+            head.num_classes = 16
+        cfg.model.test_cfg.rpn.update(nms_pre=300, max_per_img=300)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     model.init_weights()
@@ -112,6 +125,41 @@ class TestAlphaSweeper(unittest.TestCase):
             'mask_rcnn/mask-rcnn-causal_r50_fpn_1x_lvis-v1.py', max_per_img=30)
         self.assertFalse(model.roi_head.bbox_head.reg_class_agnostic)
         self.check_equal_to_predict(model)
+
+    def test_cascade_equals_predict(self):
+        model = build(
+            'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py',
+            small=True,
+            max_per_img=30)
+        self.assertIs(type(model.roi_head), CausalCascadeRoIHead)
+        self.assertTrue(
+            all(h.reg_class_agnostic for h in model.roi_head.bbox_head))
+        self.check_equal_to_predict(model)
+
+    def test_refuses_roi_heads_it_does_not_reproduce(self):
+        """Exactly the tested RoI heads: subclasses that change the predict
+        path (mask rescoring, point rendering, ...) are refused by name."""
+        model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')
+        AlphaSweeper(model, ALPHAS)  # the real type is accepted
+
+        class MyRoIHead(CausalHybridTaskCascadeRoIHead):
+            pass
+
+        original = type(model.roi_head)
+        for cls in (MaskScoringRoIHead, PointRendRoIHead, GridRoIHead,
+                    SCNetRoIHead, SparseRoIHead, TridentRoIHead, MyRoIHead):
+            model.roi_head.__class__ = cls
+            try:
+                with self.assertRaisesRegex(ValueError, cls.__name__):
+                    AlphaSweeper(model, ALPHAS)
+            finally:
+                model.roi_head.__class__ = original
+
+    def test_alphas_must_be_finite(self):
+        model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')
+        for bad in (float('inf'), float('nan')):
+            with self.assertRaisesRegex(ValueError, 'finite'):
+                AlphaSweeper(model, [0.0, bad])
 
     def test_refuses_what_it_cannot_reproduce(self):
         model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')

@@ -45,6 +45,9 @@ class TestTDESwitches(unittest.TestCase):
         cfg = Config.fromfile(osp.join(ROOT, CAUSAL))
         with self.assertRaisesRegex(ValueError, 'non-negative'):
             configure_tde(cfg.model, alpha=-1.0)
+        for bad in (float('inf'), float('nan')):
+            with self.assertRaisesRegex(ValueError, 'finite'):
+                configure_tde(cfg.model, alpha=bad)
 
     def test_cli_rejects_conflicting_switches(self):
         out = subprocess.run([
@@ -152,6 +155,60 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                         got[key], value, delta=1e-6, msg=f'{alpha} {key}')
             self.assertTrue(osp.exists(osp.join(sweep_dir, 'sweep.png')))
             self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
+
+
+class TestResume(unittest.TestCase):
+
+    def test_resume_mid_run_equals_uninterrupted_run(self):
+        """2 epochs in one go, and 1 epoch + --resume from its checkpoint:
+        the same weights, moving averages and optimizer state, bit for bit
+        (CPU, num_workers=0; RandomStateHook restores the generators)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            data = osp.join(tmp, 'data')
+            generate_tiny_lvis(data, SMALL)
+            options = [
+                f'{split}_dataloader.dataset.data_root={data}/'
+                for split in ('train', 'val')
+            ] + [
+                f'val_evaluator.ann_file={data}/annotations/lvis_v1_val.json',
+                'train_cfg.max_epochs=2',
+                'default_hooks.checkpoint.interval=1',
+                'default_hooks.checkpoint.max_keep_ckpts=-1',
+                'train_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False'
+            ]
+
+            def train(work, *extra):
+                subprocess.run(
+                    [
+                        sys.executable, 'tools/train.py', CAUSAL, '--work-dir',
+                        osp.join(tmp, work), *extra, '--cfg-options'
+                    ] + options,
+                    cwd=ROOT,
+                    check=True,
+                    capture_output=True)
+                return torch.load(
+                    osp.join(tmp, work, 'epoch_2.pth'),
+                    map_location='cpu',
+                    weights_only=False)
+
+            whole = train('whole')
+            resumed = train('resumed', '--resume',
+                            osp.join(tmp, 'whole', 'epoch_1.pth'))
+        self.assertEqual(resumed['meta']['iter'], whole['meta']['iter'])
+        self.assertEqual(set(resumed['state_dict']), set(whole['state_dict']))
+        embeds = [k for k in whole['state_dict'] if k.endswith('causal_embed')]
+        self.assertEqual(len(embeds), 3)
+        for key, value in whole['state_dict'].items():
+            self.assertTrue(
+                torch.equal(resumed['state_dict'][key], value), key)
+        momenta = whole['optimizer']['state']
+        self.assertTrue(momenta)
+        for index, state in momenta.items():
+            self.assertTrue(
+                torch.equal(
+                    resumed['optimizer']['state'][index]['momentum_buffer'],
+                    state['momentum_buffer']))
 
 
 if __name__ == '__main__':

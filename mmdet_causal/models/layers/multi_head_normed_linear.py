@@ -1,10 +1,28 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
+import contextlib
 import math
 
 import torch
 import torch.nn as nn
 from mmdet.registry import MODELS
 from torch import Tensor
+
+
+def float32_math(tensor: Tensor):
+    """A context in which autocast is off on ``tensor``'s device, so that
+    float32 inputs stay float32 (normalisations with ``eps = 1e-9`` and
+    log-softmaxes must not run in fp16/bf16)."""
+    device_type = tensor.device.type
+    if device_type not in ('cpu', 'cuda'):
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device_type, enabled=False)
+
+
+def at_least_float32(tensor: Tensor) -> Tensor:
+    """fp16/bf16 -> float32; float32 and float64 as they are."""
+    if tensor.dtype in (torch.float16, torch.bfloat16):
+        return tensor.float()
+    return tensor
 
 
 @MODELS.register_module()
@@ -24,6 +42,11 @@ class MultiHeadNormedLinear(nn.Module):
     The ``gamma`` offset makes the weight norm matter a little: a class whose
     weights never grew (a tail class) gets a smaller logit range.
 
+    The logits are computed and returned in float32 (float64 stays) whatever
+    the input dtype
+    and autocast state: in fp16, ``eps`` rounds to 0 and the normalised
+    products lose the precision the scale ``tau`` then magnifies.
+
     Args:
         in_features (int): Width ``D`` of the input feature.
         out_features (int): Number of outputs (``num_classes + 1``).
@@ -31,7 +54,8 @@ class MultiHeadNormedLinear(nn.Module):
             Defaults to 2.
         scale (float): Logit scale ``tau`` (applied as ``tau / K``).
             Defaults to 16.0.
-        gamma (float): Offset in the weight norm. Defaults to 1/32.
+        gamma (float): Offset in the weight norm, ``> 0`` (an all-zero
+            weight row would otherwise divide by zero). Defaults to 1/32.
         eps (float): Guard in the feature norm. Defaults to 1e-9.
     """
 
@@ -50,8 +74,11 @@ class MultiHeadNormedLinear(nn.Module):
                 'fc_out_channels')
         if scale <= 0:
             raise ValueError(f'scale must be positive, got {scale}')
-        if gamma < 0:
-            raise ValueError(f'gamma must be non-negative, got {gamma}')
+        if not gamma > 0:
+            raise ValueError(
+                f'gamma must be positive, got {gamma} (the published default '
+                'is 1/32): with gamma = 0 an all-zero class weight row is '
+                'divided by zero and its logits are NaN')
         if eps <= 0:
             raise ValueError(f'eps must be positive, got {eps}')
         self.in_features = in_features
@@ -89,14 +116,23 @@ class MultiHeadNormedLinear(nn.Module):
         return x / (x.norm(dim=-1, keepdim=True) + offset)
 
     def normalized_weight(self) -> Tensor:
-        """Per-head normalised class weights, shape ``(C+1, K, d)``."""
-        return self.split_normalize(self.weight, self.gamma)
+        """Per-head normalised class weights (at least float32), shape
+        ``(C+1, K, d)``."""
+        return self.split_normalize(at_least_float32(self.weight), self.gamma)
+
+    def logits(self, x_hat: Tensor, w_hat: Tensor) -> Tensor:
+        """``(tau / K) sum_k x̂_k · ŵ_{c,k}`` from the normalised chunks
+        ``(N, K, d)`` and ``(C+1, K, d)``."""
+        return (self.scale / self.num_heads) * x_hat.flatten(-2).matmul(
+            w_hat.flatten(-2).t())
 
     def forward(self, x: Tensor) -> Tensor:
-        """Cosine logits ``y`` of shape ``(N, out_features)``."""
-        x_hat = self.split_normalize(x, self.eps).flatten(-2)
-        w_hat = self.normalized_weight().flatten(-2)
-        return (self.scale / self.num_heads) * x_hat.matmul(w_hat.t())
+        """Cosine logits ``y`` of shape ``(N, out_features)``, at least
+        float32."""
+        with float32_math(x):
+            return self.logits(
+                self.split_normalize(at_least_float32(x), self.eps),
+                self.normalized_weight())
 
     def extra_repr(self) -> str:
         return (f'in_features={self.in_features}, '

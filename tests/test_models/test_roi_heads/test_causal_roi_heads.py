@@ -2,11 +2,14 @@
 """The label-passing RoI heads, built from this project's configs at a tiny
 width, on mmdet.testing's fake inputs and mmcv's CPU RoIAlign."""
 import copy
+import datetime
 import os.path as osp
+import tempfile
 import unittest
 
 import mmdet
 import torch
+import torch.multiprocessing as mp
 import torch.nn.functional as F
 from causal_reference import ref_probs
 from mmdet.registry import MODELS
@@ -14,8 +17,6 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, ConfigDict
-
-from mmdet_causal import CausalConvFCBBoxHead
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs')
 MMDET_HTC_SEMANTIC = osp.join(
@@ -69,26 +70,45 @@ def features(batch=1):
         for i in range(5))
 
 
-class LabelSpy:
-    """Records whether each box-head forward received labels."""
+class UpdateSpy:
+    """Records, per box head, the labels and features of every moving-average
+    update and the bbox_targets of every loss; and the average before."""
 
     def __init__(self, roi_head):
         heads = roi_head.bbox_head
-        self.calls = {
-            id(h): []
-            for h in (
-                heads if isinstance(heads, torch.nn.ModuleList) else [heads])
-        }
-        for head in (heads
-                     if isinstance(heads, torch.nn.ModuleList) else [heads]):
-            head.register_forward_pre_hook(self._hook, with_kwargs=True)
+        self.heads = list(heads) if isinstance(
+            heads, torch.nn.ModuleList) else [heads]
+        self.updates = {id(h): [] for h in self.heads}
+        self.targets = {id(h): [] for h in self.heads}
+        self.inputs = {id(h): [] for h in self.heads}
+        for head in self.heads:
+            head.register_forward_pre_hook(self._record_input)
+            if hasattr(head, 'update_embed'):
+                head.update_embed = self._wrap_update(head)
+            head.loss_and_target = self._wrap_loss(head)
 
-    def _hook(self, module, args, kwargs):
-        labels = kwargs.get('labels', args[1] if len(args) > 1 else None)
-        self.calls[id(module)].append(labels)
+    def _record_input(self, module, args):
+        self.inputs[id(module)].append(args[0].detach().clone())
 
-    def all_calls(self):
-        return [c for calls in self.calls.values() for c in calls]
+    def _wrap_update(self, head):
+        original = head.update_embed
+
+        def update_embed(x_cls, labels):
+            self.updates[id(head)].append(
+                (labels, x_cls.detach().clone(), head.causal_embed.clone()))
+            return original(x_cls, labels)
+
+        return update_embed
+
+    def _wrap_loss(self, head):
+        original = head.loss_and_target
+
+        def loss_and_target(*args, **kwargs):
+            out = original(*args, **kwargs)
+            self.targets[id(head)].append(out['bbox_targets'])
+            return out
+
+        return loss_and_target
 
 
 class CausalRoIHeadCase:
@@ -130,7 +150,7 @@ class CausalRoIHeadCase:
 
     def test_loss_with_ground_truth_passes_labels(self):
         roi_head = self.build()
-        spy = LabelSpy(roi_head)
+        spy = UpdateSpy(roi_head)
         roi_head.train()
         losses = self._loss(roi_head, [3])
         cls_losses = [v for k, v in losses.items() if 'loss_cls' in k]
@@ -140,14 +160,25 @@ class CausalRoIHeadCase:
                 value = sum(value) if isinstance(value, list) else value
                 self.assertTrue(torch.isfinite(value).all(), name)
                 self.assertGreater(value.item(), 0, name)
-        calls = spy.all_calls()
-        self.assertTrue(calls)
-        self.assertTrue(all(c is not None for c in calls))
-        for head in self.bbox_heads(roi_head):
-            if isinstance(head, CausalConvFCBBoxHead):
-                # foreground RoIs exist (gts are added as proposals), so
-                # every stage's moving average moved
-                self.assertGreater(head.causal_embed.abs().sum().item(), 0)
+        for head in spy.heads:
+            # one update per stage, with exactly that stage's targets'
+            # labels (the stages have the same number of RoIs, so another
+            # stage's labels would fit too)
+            (labels, x_cls, before), = spy.updates[id(head)]
+            (targets, ) = spy.targets[id(head)]
+            self.assertTrue(torch.equal(labels, targets[0]))
+            fg = labels < NUM_CLASSES
+            self.assertTrue(fg.any() and (~fg).any())
+            torch.testing.assert_close(
+                head.causal_embed, head.momentum * before + x_cls[fg].mean(0))
+            # x is the feature of the RoIs the head classified
+            (feats, ) = spy.inputs[id(head)]
+            with torch.no_grad():
+                torch.testing.assert_close(x_cls, head.cls_feature(feats))
+        labels = [spy.updates[id(h)][0][0] for h in spy.heads]
+        if len(labels) > 1:  # the stages' labels differ (refined boxes)
+            self.assertFalse(
+                all(torch.equal(labels[0], other) for other in labels))
         # gradients reach the cosine classifier of every stage
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         for head in self.bbox_heads(roi_head):
@@ -173,7 +204,8 @@ class CausalRoIHeadCase:
         roi_head = self.build()
         roi_head.train()
         self._loss(roi_head, [3])
-        spy = LabelSpy(roi_head)
+        spy = UpdateSpy(roi_head)
+        embeds = [h.causal_embed.clone() for h in spy.heads]
         roi_head.eval()
         samples = self.inputs([3])
         proposals = demo_mm_proposals([(3, IMG, IMG)], 100)
@@ -186,7 +218,11 @@ class CausalRoIHeadCase:
         self.assertTrue(((res.scores >= 0) & (res.scores <= 1)).all())
         self.assertTrue((res.labels < NUM_CLASSES).all())
         self.assertEqual(res.masks.shape[0], len(res))
-        self.assertTrue(all(c is None for c in spy.all_calls()))
+        # the heads ran, and nothing touched their moving averages
+        self.assertTrue(all(len(spy.inputs[id(h)]) for h in spy.heads))
+        self.assertFalse(any(spy.updates.values()))
+        for head, embed in zip(spy.heads, embeds):
+            self.assertTrue(torch.equal(head.causal_embed, embed))
         stats = [h.cos_stats() for h in self.bbox_heads(roi_head)]
         self.assertTrue(all(s['num_rois'] > 0 for s in stats))
 
@@ -200,6 +236,8 @@ class CausalRoIHeadCase:
         self.assertEqual(len(results[0]), 0)
 
     def test_stock_box_heads_still_work(self):
+        """With stock box heads, the Causal RoI head is mmdet's parent RoI
+        head: the same losses and predictions, bit for bit."""
         cfg = roi_head_cfg(self.config, self.semantic)
         heads = cfg.bbox_head if isinstance(cfg.bbox_head,
                                             list) else [cfg.bbox_head]
@@ -208,21 +246,79 @@ class CausalRoIHeadCase:
             for key in ('num_heads', 'scale', 'gamma', 'momentum', 'alpha',
                         'use_tde', 'background_exempt', 'sync_embed'):
                 head.pop(key, None)
+        parent_cfg = copy.deepcopy(cfg)
+        parent_cfg.type = cfg.type.replace('Causal', '')
+        self.assertNotEqual(parent_cfg.type, cfg.type)
+        torch.manual_seed(1)
+        x, samples = features(), self.inputs([3])
+        proposals = demo_mm_proposals([(3, IMG, IMG)], 100)
+        runs = []
+        for run_cfg in (cfg, parent_cfg):
+            torch.manual_seed(0)
+            roi_head = MODELS.build(run_cfg)
+            roi_head.init_weights()
+            roi_head.train()
+            torch.manual_seed(2)  # the samplers draw at random
+            losses = roi_head.loss(x, copy.deepcopy(proposals),
+                                   copy.deepcopy(samples))
+            roi_head.eval()
+            with torch.no_grad():
+                results = roi_head.predict(x, copy.deepcopy(proposals),
+                                           copy.deepcopy(samples))
+            runs.append((roi_head, losses, results[0]))
+        (causal, losses, res), (parent, ref_losses, ref_res) = runs
+        self.assertEqual(type(parent).__name__, parent_cfg.type)
+        self.assertEqual(set(losses), set(ref_losses))
+        for key, value in ref_losses.items():
+            self.assertTrue(torch.equal(losses[key], value), key)
+        self.assertGreater(len(ref_res), 0)
+        for key in ('bboxes', 'scores', 'labels', 'masks'):
+            self.assertTrue(torch.equal(res[key], ref_res[key]), key)
+
+    def test_label_free_training_forwards(self):
+        """OHEM mines hard examples with the box head in training mode
+        before the targets exist; forward(mode='tensor') in training does
+        too. Both work, and only bbox_loss updates the average."""
+        cfg = roi_head_cfg(self.config, self.semantic)
+        rcnn = cfg.train_cfg if isinstance(cfg.train_cfg,
+                                           list) else [cfg.train_cfg]
+        for stage in rcnn:
+            stage.sampler = dict(
+                type='OHEMSampler',
+                num=64,
+                pos_fraction=0.25,
+                neg_pos_ub=-1,
+                add_gt_as_proposals=True)
         torch.manual_seed(0)
+        if self.semantic:
+            self.skipTest('mmdet 3.3\'s OHEMSampler calls HTC\'s '
+                          '_bbox_forward without the semantic feature')
         roi_head = MODELS.build(cfg)
         roi_head.init_weights()
+        spy = UpdateSpy(roi_head)
         roi_head.train()
         losses = self._loss(roi_head, [3])
         self.assertTrue(
             all(
                 torch.isfinite(v).all() for k, v in losses.items()
                 if 'loss' in k and isinstance(v, torch.Tensor)))
-        roi_head.eval()
+        # mining forwards (where a stage has more candidates than it
+        # samples), then each stage's loss forward: one update each
+        forwards = [len(spy.inputs[id(h)]) for h in spy.heads]
+        self.assertGreater(sum(forwards), len(spy.heads), forwards)
+        for head in spy.heads:
+            (labels, _, _), = spy.updates[id(head)]
+            (targets, ) = spy.targets[id(head)]
+            self.assertTrue(torch.equal(labels, targets[0]))
+        # tensor mode, in training
+        embeds = [h.causal_embed.clone() for h in spy.heads]
         with torch.no_grad():
-            results = roi_head.predict(features(),
-                                       demo_mm_proposals([(3, IMG, IMG)], 50),
-                                       self.inputs([3]))
-        self.assertGreater(len(results[0]), 0)
+            outs = roi_head.forward(features(),
+                                    demo_mm_proposals([(3, IMG, IMG)], 20),
+                                    self.inputs([3]))
+        self.assertTrue(outs)
+        for head, embed in zip(spy.heads, embeds):
+            self.assertTrue(torch.equal(head.causal_embed, embed))
 
 
 class TestCausalStandardRoIHead(CausalRoIHeadCase, unittest.TestCase):
@@ -241,7 +337,7 @@ class TestCausalStandardRoIHead(CausalRoIHeadCase, unittest.TestCase):
         rois = bbox2roi([demo_mm_proposals([(3, IMG, IMG)], 20)[0].bboxes])
         with torch.no_grad():
             bbox_feats = roi_head.bbox_roi_extractor(x[:4], rois)
-            x_cls = head._forward_features(bbox_feats)[0]
+            x_cls = head.cls_feature(bbox_feats)
             out = roi_head._bbox_forward(x, rois)
             results = head.predict_by_feat(
                 rois=(rois, ),
@@ -276,7 +372,7 @@ class TestCausalCascadeRoIHead(CausalRoIHeadCase, unittest.TestCase):
             log_p, stage_rois = [], rois
             for stage, head in enumerate(roi_head.bbox_head):
                 feats = roi_head.bbox_roi_extractor[stage](x[:4], stage_rois)
-                x_cls = head._forward_features(feats)[0]
+                x_cls = head.cls_feature(feats)
                 p = ref_probs(x_cls.double(), head.fc_cls.weight.double(),
                               head.causal_embed.double(), 2, 16.0, 1 / 32,
                               1e-9, 1.5, True)
@@ -303,6 +399,97 @@ class TestCausalHTCRoIHead(CausalRoIHeadCase, unittest.TestCase):
 class TestCausalHTCRoIHeadWithSemantic(CausalRoIHeadCase, unittest.TestCase):
     config = 'htc/htc-causal_r50_fpn_1x_lvis-v1.py'
     semantic = True
+
+    def test_semantic_feature_reaches_box_heads(self):
+        """In training, stage 0's box head sees its RoI features plus the
+        semantic branch's, as in mmdet's HTC."""
+        roi_head = self.build()
+        roi_head.train()
+        captured = {}
+
+        def keep(name, value):  # a forward hook that returns None
+            captured.setdefault(name, value)
+
+        roi_head.semantic_head.register_forward_hook(
+            lambda m, args, out: keep('semantic', out[1].detach().clone()))
+        roi_head.bbox_roi_extractor[0].register_forward_hook(
+            lambda m, args, out: keep('roi',
+                                      (args[1].clone(), out.detach().clone())))
+        spy = UpdateSpy(roi_head)
+        self._loss(roi_head, [3])
+        rois, plain = captured['roi']
+        with torch.no_grad():
+            semantic = F.adaptive_avg_pool2d(
+                roi_head.semantic_roi_extractor([captured['semantic']], rois),
+                plain.shape[-2:])
+        self.assertGreater(semantic.abs().max().item(), 0)
+        got = spy.inputs[id(roi_head.bbox_head[0])][0]
+        torch.testing.assert_close(got, plain + semantic)
+
+
+# --------------------------------------------------------------------------
+# Distributed: a rank without any RoI must not hang the others
+# --------------------------------------------------------------------------
+CASCADE = 'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py'
+
+
+def _cascade_step(num_gts, num_proposals):
+    """One training step of the tiny causal cascade, seeded; returns each
+    stage's moving average and update count."""
+    register_all_modules()
+    torch.manual_seed(0)
+    roi_head = MODELS.build(roi_head_cfg(CASCADE))
+    roi_head.init_weights()
+    roi_head.train()
+    torch.manual_seed(1)
+    x = features()
+    samples = demo_mm_inputs(
+        batch_size=1,
+        image_shapes=[(3, IMG, IMG)],
+        num_items=[num_gts],
+        num_classes=NUM_CLASSES,
+        with_mask=True)['data_samples']
+    proposals = demo_mm_proposals([(3, IMG, IMG)], num_proposals)
+    torch.manual_seed(2)
+    roi_head.loss(x, proposals, samples)
+    return [(h.causal_embed.clone(), h.num_embed_updates)
+            for h in roi_head.bbox_head]
+
+
+def _empty_rank_worker(rank, init_file, out_dir):
+    torch.distributed.init_process_group(
+        'gloo',
+        init_method=f'file://{init_file}',
+        rank=rank,
+        world_size=2,
+        # a hang fails the test instead of stalling it
+        timeout=datetime.timedelta(seconds=60))
+    # rank 1: no ground truth and no proposal, so no RoI at all; mmdet's
+    # CascadeRoIHead.loss leaves its stage loop after stage 0
+    result = _cascade_step(3, 100) if rank == 0 else _cascade_step(0, 0)
+    torch.save(result, osp.join(out_dir, f'{rank}.pth'))
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+
+
+class TestRankWithoutRoIs(unittest.TestCase):
+
+    def test_every_rank_joins_every_stage_update(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            mp.spawn(
+                _empty_rank_worker,
+                args=(osp.join(tmp, 'init'), tmp),
+                nprocs=2,
+                join=True)
+            ranks = [torch.load(osp.join(tmp, f'{r}.pth')) for r in range(2)]
+        single = _cascade_step(3, 100)  # rank 0's step, alone
+        self.assertEqual(len(single), 3)
+        for stage, ((e0, n0), (e1, n1),
+                    (e, _)) in enumerate(zip(ranks[0], ranks[1], single)):
+            self.assertEqual((n0, n1), (1, 1), f'stage {stage}')
+            self.assertTrue(torch.equal(e0, e1), f'stage {stage}')
+            torch.testing.assert_close(e0, e, msg=f'stage {stage}')
+            self.assertGreater(e0.abs().sum().item(), 0)
 
 
 if __name__ == '__main__':

@@ -1,9 +1,10 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 from .causal_convfc_bbox_head import (CausalConvFCBBoxHead,
                                       CausalShared2FCBBoxHead,
-                                      CausalShared4Conv1FCBBoxHead)
+                                      CausalShared4Conv1FCBBoxHead,
+                                      check_alpha)
 
 __all__ = [
     'CausalConvFCBBoxHead', 'CausalShared2FCBBoxHead',
-    'CausalShared4Conv1FCBBoxHead'
+    'CausalShared4Conv1FCBBoxHead', 'check_alpha'
 ]

@@ -1,6 +1,7 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """The maths of the causal box head against the plain re-implementation of
 method.md in tests/causal_reference.py."""
+import math
 import os
 import tempfile
 import unittest
@@ -9,11 +10,13 @@ from unittest import mock
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from causal_reference import ref_logits, ref_probs
-from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
+from causal_reference import ref_log_probs, ref_logits, ref_probs
+from mmdet.models.roi_heads.bbox_heads import (Shared2FCBBoxHead,
+                                               Shared4Conv1FCBBoxHead)
 
 from mmdet_causal import (CausalConvFCBBoxHead, CausalShared2FCBBoxHead,
                           CausalShared4Conv1FCBBoxHead)
+from mmdet_causal.models.roi_heads.bbox_heads import causal_convfc_bbox_head
 
 C = 7  # foreground classes
 IN_CH, ROI = 4, 3
@@ -22,7 +25,7 @@ HEAD_MODULE = 'mmdet_causal.models.roi_heads.bbox_heads.' \
               'causal_convfc_bbox_head'
 
 
-def make_head(**kwargs):
+def make_head(cls=CausalShared2FCBBoxHead, **kwargs):
     cfg = dict(
         in_channels=IN_CH,
         roi_feat_size=ROI,
@@ -30,13 +33,42 @@ def make_head(**kwargs):
         num_classes=C,
         reg_class_agnostic=True)
     cfg.update(kwargs)
-    return CausalShared2FCBBoxHead(**cfg)
+    return cls(**cfg)
+
+
+STOCK_TWIN = {
+    CausalShared2FCBBoxHead: Shared2FCBBoxHead,
+    CausalShared4Conv1FCBBoxHead: Shared4Conv1FCBBoxHead
+}
+
+
+def stock_twin(head):
+    """mmdet's own head of the same shape, with the causal head's trunk
+    weights (fc_cls is a Linear there; its weight has the same shape)."""
+    stock = STOCK_TWIN[type(head)](
+        in_channels=head.in_channels,
+        roi_feat_size=head.roi_feat_size,
+        conv_out_channels=head.conv_out_channels,
+        fc_out_channels=head.fc_out_channels,
+        num_classes=head.num_classes,
+        reg_class_agnostic=head.reg_class_agnostic)
+    stock.to(head.fc_cls.weight.dtype)
+    result = stock.load_state_dict(head.state_dict(), strict=False)
+    assert result.missing_keys == ['fc_cls.bias'], result
+    assert result.unexpected_keys == ['causal_embed'], result
+    return stock.train(head.training)
 
 
 def features(head, feats):
-    """The classification feature x the head's classifier sees."""
+    """The classification feature x, as mmdet's own ConvFCBBoxHead computes
+    it: the input its fc_cls receives, in the stock twin."""
+    stock = stock_twin(head)
+    captured = []
+    stock.fc_cls.register_forward_pre_hook(
+        lambda module, args: captured.append(args[0]))
     with torch.no_grad():
-        return head._forward_features(feats)[0]
+        stock(feats)
+    return captured[0]
 
 
 class TestCausalHeadMaths(unittest.TestCase):
@@ -65,24 +97,53 @@ class TestCausalHeadMaths(unittest.TestCase):
             self.assertEqual(bbox_pred.shape, (6, 4))
 
     def test_eval_probabilities(self):
-        for alpha in (0.0, 0.5, 1.5, 3.0):
-            for bg_exempt in (True, False):
-                head = self._trained_head(
-                    alpha=alpha, background_exempt=bg_exempt).eval()
-                x = features(head, self.feats)
-                cls_score, _ = head(self.feats)
-                probs = F.softmax(cls_score, dim=1)
-                expected = ref_probs(x, head.fc_cls.weight.detach(),
-                                     head.causal_embed, 2, 16.0, 1 / 32, 1e-9,
-                                     alpha, bg_exempt)
-                torch.testing.assert_close(
-                    probs,
-                    expected,
-                    rtol=0,
-                    atol=1e-12,
-                    msg=f'alpha={alpha} background_exempt={bg_exempt}')
-                torch.testing.assert_close(
-                    probs.sum(1), torch.ones(6, dtype=torch.float64))
+        for num_heads in (1, 2, 4):
+            for alpha in (0.0, 0.5, 1.5, 3.0):
+                for bg_exempt in (True, False):
+                    head = self._trained_head(
+                        num_heads=num_heads,
+                        alpha=alpha,
+                        background_exempt=bg_exempt).eval()
+                    x = features(head, self.feats)
+                    cls_score, _ = head(self.feats)
+                    probs = F.softmax(cls_score, dim=1)
+                    expected = ref_probs(x, head.fc_cls.weight.detach(),
+                                         head.causal_embed, num_heads, 16.0,
+                                         1 / 32, 1e-9, alpha, bg_exempt)
+                    torch.testing.assert_close(
+                        probs,
+                        expected,
+                        rtol=0,
+                        atol=1e-12,
+                        msg=f'K={num_heads} alpha={alpha} '
+                        f'background_exempt={bg_exempt}')
+                    torch.testing.assert_close(
+                        probs.sum(1), torch.ones(6, dtype=torch.float64))
+
+    def test_features_are_those_of_mmdet_trunk(self):
+        """The head's x is what mmdet's own Shared2FC/Shared4Conv1FC trunk
+        computes with the same weights, in training and eval."""
+        for cls in (CausalShared2FCBBoxHead, CausalShared4Conv1FCBBoxHead):
+            torch.manual_seed(0)
+            head = make_head(cls, conv_out_channels=4)
+            head.init_weights()
+            for training in (True, False):
+                head.train(training)
+                with torch.no_grad():
+                    got = head.cls_feature(self.feats.float())
+                expected = features(head, self.feats.float())
+                torch.testing.assert_close(got, expected, rtol=0, atol=0)
+                # and the training logits are the cosine logits of that x
+                if training:
+                    labels = torch.tensor([0, 1, C, 3, C, 6])
+                    y = head(self.feats.float(), labels=labels)[0]
+                    torch.testing.assert_close(
+                        y.double(),
+                        ref_logits(expected.double(),
+                                   head.fc_cls.weight.detach().double(), 2,
+                                   16.0, 1 / 32, 1e-9),
+                        rtol=1e-5,
+                        atol=1e-5)
 
     def test_tde_changes_scores_and_keeps_background(self):
         head = self._trained_head(alpha=1.5).eval()
@@ -109,13 +170,32 @@ class TestCausalHeadMaths(unittest.TestCase):
             F.softmax(head(self.feats)[0], 1), plain, rtol=0, atol=1e-12)
 
     def test_extreme_background_keeps_finite_log_probs(self):
-        # p_bg -> 1 must not produce log(0) - inf arithmetic (NaN).
-        head = self._trained_head().eval()
+        """p_bg -> 1: 1 - p_bg is below float32's resolution (a naive
+        log(1 - p_bg) gives -inf, whose softmax is still finite), yet
+        cls_score = log P must be finite and equal a float64 reference."""
+        torch.manual_seed(0)
+        head = make_head(alpha=1.5).eval()  # float32, as models run
+        head.init_weights()
+        head.causal_embed.copy_(torch.rand(D))
+        feats = self.feats.float()
+        x = features(head, feats)
+        self.assertTrue((x >= 0).all())  # after the trunk's ReLU
         with torch.no_grad():
-            head.fc_cls.weight[:C] *= 0
-        head.fc_cls.scale = 1000.0
-        score = head(self.feats)[0]
-        self.assertTrue(torch.isfinite(F.softmax(score, 1)).all())
+            # background weight along every (non-negative) feature: its
+            # cosine is large; the foreground weights are small and random
+            head.fc_cls.weight[C] = 1.0
+            head.fc_cls.weight[:C] *= 0.05
+        head.fc_cls.scale = 400.0
+        score = head(feats)[0]
+        self.assertTrue(torch.isfinite(score).all())
+        w = head.fc_cls.weight.detach().double()
+        y = ref_logits(x.double(), w, 2, 400.0, 1 / 32, 1e-9)
+        log_1m_pbg = (torch.logsumexp(y[:, :C], 1) - torch.logsumexp(y, 1))
+        self.assertLess(log_1m_pbg.max().item(), -30)  # 1 - p_bg < 1e-13
+        expected = ref_log_probs(x.double(), w, head.causal_embed.double(), 2,
+                                 400.0, 1 / 32, 1e-9, 1.5)
+        torch.testing.assert_close(
+            score.double(), expected, rtol=1e-4, atol=1e-3)
 
     def test_cos_statistics(self):
         head = self._trained_head().eval()
@@ -207,6 +287,19 @@ class TestMovingAverage(unittest.TestCase):
         head(feats, labels=torch.zeros(6, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
+    def test_nan_in_background_row_is_not_averaged(self):
+        head = make_head(momentum=0.9).train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        feats = self.feats.clone()
+        feats[2] = float('nan')  # a background RoI
+        labels = torch.tensor([0, 1, C, 3, C, 6])
+        x = features(head, feats)
+        self.assertTrue(torch.isnan(x[2]).all())
+        head(feats, labels=labels)
+        fg = labels < C
+        torch.testing.assert_close(head.causal_embed, 0.9 * e0 + x[fg].mean(0))
+
     def test_eval_never_updates(self):
         head = make_head().eval()
         e0 = torch.randn(D)
@@ -219,6 +312,49 @@ class TestMovingAverage(unittest.TestCase):
         head = make_head().train()
         with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
             head(self.feats)
+
+    def test_labels_handed_over_by_the_roi_head(self):
+        head = make_head(momentum=0.9).train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        labels = torch.tensor([0, 0, C, C, 2, 5])
+        x = features(head, self.feats)
+        with head.labels_for_next_forward(labels):
+            head(self.feats)
+        torch.testing.assert_close(head.causal_embed,
+                                   0.9 * e0 + x[labels < C].mean(0))
+        self.assertEqual(head.num_embed_updates, 1)
+        # labels nobody took: mmdet's bbox_loss no longer runs the head
+        with self.assertRaisesRegex(RuntimeError, 'mmdet'):
+            with head.labels_for_next_forward(labels):
+                pass
+        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
+            head(self.feats)  # nothing pending any more
+
+    def test_label_free_forwards_do_not_update(self):
+        """Hard-example mining (OHEM, ScoreHLR) and forward(mode='tensor')
+        run the head in training before any label exists."""
+        head = make_head().train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        with head.label_free_forwards():
+            y = head(self.feats)[0]
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+        self.assertEqual(head.num_embed_updates, 0)
+        expected = ref_logits(
+            features(head, self.feats).double(),
+            head.fc_cls.weight.detach().double(), 2, 16.0, 1 / 32, 1e-9)
+        torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
+        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
+            head(self.feats)  # outside, as before
+
+    def test_join_update_changes_nothing_alone(self):
+        head = make_head().train()
+        e0 = torch.randn(D)
+        head.causal_embed.copy_(e0)
+        head.join_embed_update()
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+        self.assertEqual(head.num_embed_updates, 1)
 
     def test_bf16_autocast_keeps_float32_and_finite(self):
         head = make_head().train()
@@ -235,7 +371,111 @@ class TestMovingAverage(unittest.TestCase):
         self.assertTrue(torch.isfinite(score).all())
 
 
+class TestPrecision(unittest.TestCase):
+    """TDE terms and normalisations run in float32 whatever the input dtype;
+    cls_score leaves in the dtype of the head's parameters."""
+
+    def setUp(self):
+        torch.manual_seed(4)
+        self.feats = torch.randn(64, IN_CH, ROI, ROI)
+        self.labels = torch.randint(0, C + 1, (64, ))
+
+    def _head(self, **kwargs):
+        torch.manual_seed(5)
+        head = make_head(fc_out_channels=32, **kwargs)
+        head.init_weights()
+        # a trained-looking average: large (it grows to mean / (1 - mu)),
+        # far outside fp16's range once squared in a norm
+        head.causal_embed.copy_(torch.rand(32) * 3e3)
+        return head
+
+    def _ranking_changes(self, head, feats):
+        head.alpha = 0.0
+        plain = head(feats)[0].float().argmax(1)
+        head.alpha = 3.0
+        tde = head(feats)[0].float().argmax(1)
+        return bool((plain != tde).any())
+
+    def test_float32_head_under_bf16_autocast(self):
+        head = self._head(alpha=1.5).eval()
+        with torch.no_grad():
+            ref = F.softmax(head(self.feats)[0], 1)
+            with torch.autocast('cpu', dtype=torch.bfloat16):
+                score = head(self.feats)[0]
+        self.assertEqual(score.dtype, torch.float32)
+        self.assertTrue(torch.isfinite(score).all())
+        # the trunk runs in bf16 (8 bits of mantissa): probabilities within
+        # 0.05 of float32's; the TDE terms add no error of their own
+        torch.testing.assert_close(F.softmax(score, 1), ref, rtol=0, atol=0.05)
+        with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
+            self.assertTrue(self._ranking_changes(head, self.feats))
+
+    def test_tde_terms_are_float32_on_bf16_features(self):
+        head = self._head().eval()
+        x = features(head, self.feats)
+        y, cos, y0 = head.tde_terms(x.bfloat16())
+        for t in (y, cos, y0):
+            self.assertEqual(t.dtype, torch.float32)
+        # exactly the float32 terms of the bf16-rounded features
+        y32, cos32, y032 = head.tde_terms(x.bfloat16().float())
+        self.assertTrue(
+            torch.equal(y, y32) and torch.equal(cos, cos32)
+            and torch.equal(y0, y032))
+
+    def test_half_model(self):
+        """model.half(): the moving average stays float32 (no overflow),
+        eps does not round to 0, scores are never NaN."""
+        head = self._head(alpha=1.5).eval()
+        with torch.no_grad():
+            ref = F.softmax(head(self.feats)[0], 1)
+        head.half()
+        self.assertEqual(head.causal_embed.dtype, torch.float32)
+        self.assertEqual(head.causal_embed.max().item(),
+                         self._head().causal_embed.max().item())
+        try:
+            with torch.no_grad():
+                score = head(self.feats.half())[0]
+        except RuntimeError as e:  # an op without a CPU half kernel
+            self.skipTest(f'this CPU build has no half kernel: {e}')
+        self.assertEqual(score.dtype, torch.float16)
+        self.assertTrue(torch.isfinite(score).all())
+        torch.testing.assert_close(
+            F.softmax(score.float(), 1), ref, rtol=0, atol=0.02)
+        with torch.no_grad():
+            self.assertTrue(self._ranking_changes(head, self.feats.half()))
+        # training: the update reads fp16 features into the float32 average
+        head.train()
+        e0 = head.causal_embed.clone()
+        y = head(self.feats.half(), labels=self.labels)[0]
+        self.assertEqual(y.dtype, torch.float16)
+        self.assertTrue(torch.isfinite(head.causal_embed).all())
+        self.assertFalse(torch.equal(head.causal_embed, e0))
+        self.assertEqual(head.causal_embed.dtype, torch.float32)
+
+
 class TestValidationAndCheckpoints(unittest.TestCase):
+
+    def test_num_heads_divides_the_classifier_width_only(self):
+        # D = 1024 with K = 512 is valid; the flattened RoI width
+        # 256 * 7 * 7 = 12544 is not the classifier's and must not count
+        head = CausalShared2FCBBoxHead(num_classes=5, num_heads=512)
+        self.assertEqual(head.fc_cls.num_heads, 512)
+        self.assertEqual(head.fc_cls.in_features, 1024)
+        with self.assertRaisesRegex(ValueError, r'\(1024\).*num_heads \(3\)'):
+            CausalShared2FCBBoxHead(num_classes=5, num_heads=3)
+
+    def test_alpha_must_be_finite(self):
+        for bad in (math.inf, -math.inf, math.nan, -0.5):
+            with self.assertRaisesRegex(ValueError, 'finite, non-negative'):
+                make_head(alpha=bad)
+            head = make_head()
+            with self.assertRaisesRegex(ValueError, 'finite, non-negative'):
+                head.alpha = bad
+            self.assertEqual(head.alpha, 1.5)
+
+    def test_gamma_must_be_positive(self):
+        with self.assertRaisesRegex(ValueError, 'gamma must be positive'):
+            make_head(gamma=0.0)
 
     def test_invalid_arguments(self):
         with self.assertRaisesRegex(ValueError, 'divisible by num_heads'):
@@ -300,7 +540,8 @@ class TestValidationAndCheckpoints(unittest.TestCase):
             num_classes=C,
             reg_class_agnostic=True)
         head = make_head()
-        with mock.patch(f'{HEAD_MODULE}.print_log') as log:
+        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
+                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
             result = head.load_state_dict(stock.state_dict(), strict=False)
         self.assertIn('causal_embed', result.missing_keys)
         self.assertIn('fc_cls.bias', result.unexpected_keys)
@@ -310,11 +551,45 @@ class TestValidationAndCheckpoints(unittest.TestCase):
 
     def test_zero_embed_warns_once_at_test_time(self):
         head = make_head().eval()
-        with mock.patch(f'{HEAD_MODULE}.print_log') as log:
+        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
+                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
             head(torch.randn(2, IN_CH, ROI, ROI))
             head(torch.randn(2, IN_CH, ROI, ROI))
         self.assertEqual(log.call_count, 1)
         self.assertIn('all zeros', log.call_args[0][0])
+
+    def test_stock_checkpoint_warns_once_for_all_heads_and_images(self):
+        """Three stages loaded from a stock checkpoint, then tested on two
+        images: one warning in all (tools/test.py prints this)."""
+        stock = Shared2FCBBoxHead(
+            in_channels=IN_CH,
+            roi_feat_size=ROI,
+            fc_out_channels=D,
+            num_classes=C,
+            reg_class_agnostic=True).state_dict()
+        stock['fc_cls.weight'] = torch.randn(C + 1, D)
+        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
+                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
+            heads = [make_head() for _ in range(3)]
+            for head in heads:
+                head.load_state_dict(stock, strict=False)
+                head.eval()
+            for _ in range(2):
+                for head in heads:
+                    head(torch.randn(2, IN_CH, ROI, ROI))
+        self.assertEqual(log.call_count, 1)
+        self.assertIn('causal_embed', log.call_args[0][0])
+
+    def test_eval_with_zero_rois(self):
+        head = make_head().eval()
+        head.causal_embed.copy_(torch.rand(D))
+        cls_score, bbox_pred = head(torch.randn(0, IN_CH, ROI, ROI))
+        self.assertEqual(cls_score.shape, (0, C + 1))
+        self.assertEqual(bbox_pred.shape, (0, 4))
+        self.assertEqual(head.cos_stats()['num_rois'], 0)
+        self.assertIsNone(head.last_mean_cos)
+        head(torch.randn(3, IN_CH, ROI, ROI))
+        self.assertEqual(head.cos_stats()['num_rois'], 3)
 
 
 # --------------------------------------------------------------------------

@@ -1,0 +1,62 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+from typing import List, Tuple
+
+from mmcv.cnn import VGG
+from mmdet.models.dense_heads import RPNHead
+from mmdet.models.roi_heads.mask_heads import FusedSemanticHead
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+
+@HOOKS.register_module()
+class ClassCountCheckHook(Hook):
+    """Fail before the first iteration when a head's ``num_classes`` differs
+    from the dataset's class count.
+
+    A box head built for fewer classes than the data has does not fail by
+    itself: class ``num_classes`` is read as background, the moving average
+    of a causal head silently drops the classes beyond it, and only a class
+    index past the logits finally raises, deep in the loss. mmdet's
+    ``NumClassCheckHook`` asserts the same equality; this hook names every
+    disagreeing head and the fix. ``tools/train.py`` and ``tools/test.py``
+    add it when the config does not.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def before_train(self, runner) -> None:
+        self._check(runner, runner.train_dataloader.dataset, 'train')
+
+    def before_val(self, runner) -> None:
+        self._check(runner, runner.val_dataloader.dataset, 'val')
+
+    def before_test(self, runner) -> None:
+        self._check(runner, runner.test_dataloader.dataset, 'test')
+
+    @staticmethod
+    def mismatches(model, num_classes: int) -> List[Tuple[str, int]]:
+        """``(module name, num_classes)`` of every head that disagrees."""
+        if is_model_wrapper(model):
+            model = model.module
+        return [(name, module.num_classes)
+                for name, module in model.named_modules()
+                if isinstance(getattr(module, 'num_classes', None), int)
+                and not isinstance(module, (RPNHead, VGG, FusedSemanticHead))
+                and module.num_classes != num_classes]
+
+    def _check(self, runner, dataset, split: str) -> None:
+        classes = dataset.metainfo.get('classes')
+        if classes is None:
+            return
+        wrong = self.mismatches(runner.model, len(classes))
+        if wrong:
+            heads = ', '.join(f'{name} ({n})' for name, n in wrong)
+            raise ValueError(
+                f'the {split} dataset ({type(dataset).__name__}) has '
+                f'{len(classes)} classes, but these heads of the model were '
+                f'built for another number: {heads}. Set num_classes='
+                f'{len(classes)} in every box and mask head of the model '
+                'config (model.roi_head.bbox_head, model.roi_head.mask_head), '
+                "or give the dataset metainfo=dict(classes=...) with the "
+                'classes the model was built for.')
