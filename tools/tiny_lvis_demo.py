@@ -6,15 +6,22 @@
 3. tests it with tools/test.py --eval bbox segm: the plain de-confounded
    model (alpha 0), TDE at the published alpha, and TDE at the
    rule-of-thumb alpha the heads report;
-4. prints AP, AP50, APr, APc, APf per iou type for each.
+4. prints AP, AP50, APr, APc, APf per iou type for each;
+5. compares the table with the committed expected one (the README's,
+   ``benchmarks/results/tiny_demo/expected.json``) and says plainly whether
+   this machine printed the same numbers, and if not, what differs in the
+   environment and data that could explain it.
 
     python tools/tiny_lvis_demo.py [--work-dir work_dirs/tiny_demo]
-        [--epochs N] [--config CONFIG]
+        [--epochs N] [--config CONFIG] [--update-expected]
 """
 import argparse
+import glob
+import hashlib
 import json
 import os
 import os.path as osp
+import platform
 import subprocess
 import sys
 import time
@@ -23,6 +30,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 CONFIG = 'configs/tiny/htc-causal_r18_fpn_tiny-lvis.py'
 COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
+EXPECTED = osp.join(ROOT, 'benchmarks', 'results', 'tiny_demo',
+                    'expected.json')
+# the table prints one decimal of a percentage
+TOLERANCE = 0.0005
 
 
 def parse_args():
@@ -36,7 +47,119 @@ def parse_args():
         '--skip-train',
         action='store_true',
         help='reuse the checkpoint in --work-dir')
+    parser.add_argument(
+        '--update-expected',
+        action='store_true',
+        help='write this run as the expected table (benchmarks/results/'
+        'tiny_demo/expected.json) after a deliberate change; then update the '
+        'README from it')
     return parser.parse_args()
+
+
+def environment(data_root: str) -> dict:
+    """What the demo's numbers depend on besides the code."""
+    import mmcv
+    import mmdet
+    import mmengine
+    import numpy
+    import PIL
+    import torch
+
+    from mmdet_causal.datasets.tiny_lvis import GENERATOR_VERSION
+    digest = hashlib.sha256()
+    files = sorted(
+        glob.glob(osp.join(ROOT, data_root, 'annotations', '*.json')) +
+        glob.glob(osp.join(ROOT, data_root, '**', '*.png'), recursive=True))
+    for path in files:
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    try:
+        commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'],
+                                cwd=ROOT,
+                                capture_output=True,
+                                text=True).stdout.strip() or None
+    except OSError:
+        commit = None
+    cpu = platform.processor() or None
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next((line.split(':', 1)[1].strip()
+                        for line in f if line.startswith('model name')), cpu)
+    except OSError:
+        pass
+    return dict(
+        data_sha256=digest.hexdigest(),
+        data_files=len(files),
+        generator_version=GENERATOR_VERSION,
+        torch=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+        mmcv=mmcv.__version__,
+        mmdet=mmdet.__version__,
+        mmengine=mmengine.__version__,
+        numpy=numpy.__version__,
+        pillow=PIL.__version__,
+        python=platform.python_version(),
+        machine=platform.machine(),
+        cpu=cpu,
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        commit=commit)
+
+
+def compare_with_expected(rows, thumb_alpha, env) -> bool:
+    """Print whether this run reproduced the committed table, and the
+    likely causes when it did not. Returns True when it did."""
+    if not osp.exists(EXPECTED):
+        print(f'\nno expected table at {osp.relpath(EXPECTED, ROOT)}')
+        return False
+    with open(EXPECTED) as f:
+        expected = json.load(f)
+    got = dict(rows)
+    diffs = []
+    for name, metrics in expected['rows']:
+        for key, value in metrics.items():
+            if key not in got.get(name, {}):
+                diffs.append(f'{name}: {key} missing')
+            elif abs(got[name][key] - value) > TOLERANCE:
+                diffs.append(f'{name}: {key} {100 * got[name][key]:.1f} '
+                             f'(expected {100 * value:.1f})')
+    if (thumb_alpha is None) != (expected['rule_of_thumb_alpha'] is None) \
+            or (thumb_alpha is not None
+                and abs(thumb_alpha - expected['rule_of_thumb_alpha']) > 5e-3):
+        diffs.append(f'rule-of-thumb alpha {thumb_alpha} (expected '
+                     f'{expected["rule_of_thumb_alpha"]})')
+    if not diffs:
+        print('\nThe table equals the committed expected one (the README\'s).')
+        return True
+    print('\nThis table DIFFERS from the committed expected one (the '
+          f'README\'s, {osp.relpath(EXPECTED, ROOT)}):')
+    for line in diffs[:12]:
+        print('  ' + line)
+    if len(diffs) > 12:
+        print(f'  ... and {len(diffs) - 12} more')
+    changed = {
+        k: (v, env.get(k))
+        for k, v in expected['environment'].items()
+        if k != 'commit' and env.get(k) != v
+    }
+    print('Likely causes, in the order to check them:')
+    if 'data_sha256' in changed or 'generator_version' in changed:
+        print('  - the generated data differ from those of the expected run '
+              '(generator version, or images rendered by another Pillow); '
+              'regenerate with tools/misc/make_tiny_lvis.py --force')
+    for key in ('torch', 'torch_threads', 'mmcv', 'mmdet', 'mmengine', 'numpy',
+                'pillow', 'python', 'machine', 'cpu', 'cpu_capability'):
+        if key in changed:
+            was, now = changed[key]
+            print(f'  - {key}: {now} here, {was} in the expected run')
+    print('  - with the same code, data and versions, another processor '
+          '(other vector kernels, other rounding) can move a 4-epoch run '
+          'from scratch on this toy set by a few points: the runs are '
+          'deterministic on one machine, not across machines')
+    print(f'  - the code: the expected run was made at commit '
+          f'{expected["environment"].get("commit")}, this one at '
+          f'{env.get("commit")}; a change that moves the numbers must '
+          'update the expected table and the README (--update-expected)')
+    return False
 
 
 def run(cmd) -> None:
@@ -113,6 +236,23 @@ def main():
         f.write(table + '\n')
     print('\nTiny LVIS, causal HTC (LVIS metric, %):')
     print(table)
+    env = environment(args.data_root)
+    record = dict(
+        rows=[(name, {
+            k: v
+            for k, v in metrics.items() if k.split('_')[-1] in COLUMNS
+        }) for name, metrics in rows],
+        rule_of_thumb_alpha=alpha,
+        environment=env)
+    with open(osp.join(ROOT, args.work_dir, 'summary.json'), 'w') as f:
+        json.dump(record, f, indent=1)
+    if args.update_expected:
+        os.makedirs(osp.dirname(EXPECTED), exist_ok=True)
+        with open(EXPECTED, 'w') as f:
+            json.dump(record, f, indent=1)
+        print(f'\nwrote {osp.relpath(EXPECTED, ROOT)}')
+    else:
+        compare_with_expected(rows, alpha, env)
     print(f'\ntotal {time.time() - start:.0f} s; table saved to '
           f'{osp.relpath(summary, ROOT)}')
 
