@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """Packaging of mmdet-causal, following mmdet/mmyolo's setup.py."""
+import os
 import os.path as osp
 import re
+import shutil
+import sys
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -29,7 +32,39 @@ def parse_requirements(fname: str) -> list:
     return reqs
 
 
+def add_mim_extension() -> None:
+    """Ship the configs inside the package, as mmdet and mmyolo do, so that
+    ``_base_ = 'mmdet_causal::htc/...'`` resolves after ``pip install``
+    (mmengine looks in ``<package>/.mim/configs``).
+
+    A wheel or sdist gets copies; an editable install a symlink to the
+    repository's folders, so edits are seen at once.
+    """
+    if {'develop', 'editable_wheel'} & set(sys.argv):
+        mode = 'symlink'
+    elif {'sdist', 'bdist_wheel', 'build', 'install'} & set(sys.argv):
+        mode = 'copy'
+    else:
+        return
+    mim_path = osp.join(HERE, 'mmdet_causal', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            os.symlink(osp.relpath(src, mim_path), dst)
+        elif osp.isdir(src):
+            shutil.copytree(
+                src, dst, ignore=shutil.ignore_patterns('__pycache__'))
+        else:
+            shutil.copyfile(src, dst)
+
+
 if __name__ == '__main__':
+    add_mim_extension()
     setup(
         name='mmdet-causal',
         version=get_version(),
@@ -41,6 +76,13 @@ if __name__ == '__main__':
         packages=find_packages(
             exclude=('configs', 'tools', 'tests', 'benchmarks', 'docker')),
         include_package_data=True,
+        package_data={
+            'mmdet_causal': [
+                '.mim/model-index.yml', '.mim/configs/**/*.py',
+                '.mim/tools/*.py', '.mim/tools/*.sh', '.mim/tools/**/*.py',
+                '.mim/tools/**/*.awk'
+            ]
+        },
         python_requires='>=3.8',
         license='Apache License 2.0',
         classifiers=[
@@ -50,7 +92,8 @@ if __name__ == '__main__':
             'Programming Language :: Python :: 3',
             'Topic :: Scientific/Engineering :: Artificial Intelligence',
         ],
-        install_requires=parse_requirements('requirements/runtime.txt'),
+        install_requires=parse_requirements('requirements/mminstall.txt') +
+        parse_requirements('requirements/runtime.txt'),
         extras_require={
             'tests': parse_requirements('requirements/tests.txt'),
         },

@@ -3,9 +3,15 @@
 
 Importing this package registers every public class in mmdet's registries,
 so a config needs only ``custom_imports=dict(imports=['mmdet_causal'],
-allow_failed_imports=False)``. It also makes the official LVIS evaluation
-work on numpy >= 1.24 (see :mod:`mmdet_causal.evaluation.lvis_compat`).
+allow_failed_imports=False)``. It checks the versions of mmcv, mmdet and
+mmengine (:mod:`mmdet_causal.stack`), lets configs name our bases as
+``'mmdet_causal::...'``, and makes the official LVIS evaluation work on
+numpy >= 1.24 (see :mod:`mmdet_causal.evaluation.lvis_compat`).
 """
+# isort: off
+# the stack first: it checks the mmcv/mmengine/mmdet versions
+from .stack import SUPPORTED_VERSIONS
+# isort: on
 from .engine import ClassCountCheckHook, RandomStateHook
 from .evaluation import patch_lvis_numpy
 from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
@@ -15,9 +21,10 @@ from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
 from .version import __version__, version_info
 
 __all__ = [
-    '__version__', 'version_info', 'CausalConvFCBBoxHead',
-    'CausalShared2FCBBoxHead', 'CausalShared4Conv1FCBBoxHead',
-    'CausalCascadeRoIHead', 'CausalHybridTaskCascadeRoIHead',
-    'CausalStandardRoIHead', 'MultiHeadNormedLinear', 'ClassCountCheckHook',
-    'RandomStateHook', 'patch_lvis_numpy'
+    '__version__', 'version_info', 'SUPPORTED_VERSIONS',
+    'CausalConvFCBBoxHead', 'CausalShared2FCBBoxHead',
+    'CausalShared4Conv1FCBBoxHead', 'CausalCascadeRoIHead',
+    'CausalHybridTaskCascadeRoIHead', 'CausalStandardRoIHead',
+    'MultiHeadNormedLinear', 'ClassCountCheckHook', 'RandomStateHook',
+    'patch_lvis_numpy'
 ]

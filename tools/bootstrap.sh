@@ -77,7 +77,8 @@ digest=$(cat setup.py requirements/*.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$digest" ] \
         || ! "$PY" -c 'import mmdet_causal, mmdet, lvis, hotcoco, pytest' 2>/dev/null; then
     say "installing mmdet-causal (editable) with runtime and test requirements"
-    pip_install -q -r requirements/runtime.txt -r requirements/tests.txt
+    pip_install -q -r requirements/mminstall.txt -r requirements/runtime.txt \
+        -r requirements/tests.txt
     pip_install -q --no-build-isolation --no-deps -e .
     echo "$digest" > "$stamp"
 fi
