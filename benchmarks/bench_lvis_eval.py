@@ -52,8 +52,7 @@ def make_inputs(tmp, iou, num_images, args):
     import numpy as np
     import torch
 
-    from mmdet_causal.evaluation.synthetic import (make_lvis_gt,
-                                                   make_predictions)
+    from mmdet_causal.testing import make_lvis_gt, make_predictions
     with_masks = iou == 'segm'
     gt = make_lvis_gt(
         num_images=num_images,

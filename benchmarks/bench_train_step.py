@@ -25,7 +25,7 @@ import time
 import torch
 
 import mmdet_causal  # noqa: F401
-from mmdet_causal.datasets import generate_tiny_lvis
+from mmdet_causal.testing import generate_tiny_lvis
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

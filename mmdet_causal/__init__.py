@@ -4,9 +4,8 @@
 Importing this package registers every public class in mmdet's registries,
 so a config needs only ``custom_imports=dict(imports=['mmdet_causal'],
 allow_failed_imports=False)``. It checks the versions of mmcv, mmdet and
-mmengine (:mod:`mmdet_causal.stack`), lets configs name our bases as
-``'mmdet_causal::...'``, and makes the official LVIS evaluation work on
-numpy >= 1.24 (see :mod:`mmdet_causal.evaluation.lvis_compat`).
+mmengine (:mod:`mmdet_causal.stack`) and lets configs name our bases as
+``'mmdet_causal::...'``; nothing else of other packages is changed.
 """
 # isort: off
 # the stack first: it checks the mmcv/mmengine/mmdet versions

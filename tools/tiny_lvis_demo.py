@@ -65,7 +65,7 @@ def environment(data_root: str) -> dict:
     import PIL
     import torch
 
-    from mmdet_causal.datasets.tiny_lvis import GENERATOR_VERSION
+    from mmdet_causal.testing.tiny_lvis import GENERATOR_VERSION
     digest = hashlib.sha256()
     files = sorted(
         glob.glob(osp.join(ROOT, data_root, 'annotations', '*.json')) +

@@ -19,8 +19,8 @@ import sys
 import time
 from dataclasses import asdict, replace
 
-from mmdet_causal.datasets import PRESETS, generate_tiny_lvis
-from mmdet_causal.datasets.tiny_lvis import class_names
+from mmdet_causal.testing import PRESETS, generate_tiny_lvis
+from mmdet_causal.testing.tiny_lvis import class_names
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))

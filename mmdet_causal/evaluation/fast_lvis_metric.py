@@ -99,7 +99,10 @@ class FastLVISMetric(LVISMetric):
                 raise ImportError(
                     'FastLVISMetric(backend="hotcoco") needs hotcoco: pip '
                     'install hotcoco==1.3.0, or use backend="official"') from e
-        patch_lvis_numpy()
+        if backend == 'official':
+            # the lvis API crashes on numpy >= 1.24 without it; applied
+            # where that API is used, not on import mmdet_causal
+            patch_lvis_numpy()
         # the parent would load ann_file with the official API; the chosen
         # backend loads it instead
         super().__init__(

@@ -3,6 +3,8 @@
 API's, end to end through the metric."""
 import json
 import os.path as osp
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -11,9 +13,9 @@ import torch
 from mmdet.evaluation import LVISMetric
 
 import mmdet_causal  # noqa: F401
-from mmdet_causal.datasets import TinyLVISSpec, generate_tiny_lvis
-from mmdet_causal.evaluation import FastLVISMetric
-from mmdet_causal.evaluation.synthetic import make_lvis_gt, make_predictions
+from mmdet_causal.evaluation import FastLVISMetric, patch_lvis_numpy
+from mmdet_causal.testing import (TinyLVISSpec, generate_tiny_lvis,
+                                  make_lvis_gt, make_predictions)
 
 
 def data_samples(preds):
@@ -36,6 +38,8 @@ def data_samples(preds):
 
 
 def run_metric(metric_cls, ann_file, preds, **kwargs):
+    if metric_cls is LVISMetric:
+        patch_lvis_numpy()  # mmdet's own metric needs the fix on numpy 1.24+
     metric = metric_cls(ann_file=ann_file, metric=['bbox', 'segm'], **kwargs)
     metric.dataset_meta = dict(classes=[])
     metric.process({}, data_samples(preds))
@@ -233,6 +237,26 @@ class TestMalformedGroundTruth(unittest.TestCase):
 
 
 class TestLVISNumpyCompat(unittest.TestCase):
+
+    def test_fix_applies_where_the_official_api_is_used(self):
+        """Not on import mmdet_causal, nor with the hotcoco backend; with
+        the official backend."""
+        code = """
+import lvis.eval
+import numpy as np
+import mmdet_causal
+from mmdet_causal.evaluation import FastLVISMetric
+assert not hasattr(lvis.eval.np, 'float'), 'patched on import'
+FastLVISMetric(backend='hotcoco')
+assert not hasattr(lvis.eval.np, 'float'), 'patched by hotcoco'
+FastLVISMetric(backend='official')
+assert lvis.eval.np.float is float, 'not patched for the official API'
+assert not hasattr(np, 'float')
+"""
+        out = subprocess.run([sys.executable, '-c', code],
+                             capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 0, out.stderr[-2000:])
 
     def test_fix_is_scoped_to_lvis_eval(self):
         import lvis.eval

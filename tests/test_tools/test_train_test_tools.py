@@ -14,7 +14,7 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 import mmdet_causal  # noqa: F401
-from mmdet_causal.datasets import TinyLVISSpec, generate_tiny_lvis
+from mmdet_causal.testing import TinyLVISSpec, generate_tiny_lvis
 from mmdet_causal.utils import causal_bbox_heads, configure_tde
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')

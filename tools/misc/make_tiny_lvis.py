@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 
-from mmdet_causal.datasets import PRESETS, generate_tiny_lvis
+from mmdet_causal.testing import PRESETS, generate_tiny_lvis
 
 
 def parse_args():

@@ -10,8 +10,8 @@ from collections import defaultdict
 import numpy as np
 from lvis import LVIS
 
-from mmdet_causal.datasets import (PRESETS, TinyLVISSpec, frequency_groups,
-                                   generate_tiny_lvis)
+from mmdet_causal.testing import (PRESETS, TinyLVISSpec, frequency_groups,
+                                  generate_tiny_lvis)
 
 SMALL = TinyLVISSpec(num_classes=8, train_images=40, val_images_per_class=2)
 
@@ -57,7 +57,7 @@ class TestTinyLVIS(unittest.TestCase):
         self.assertEqual(os.stat(self.paths['train']).st_mtime_ns, mtime)
 
     def test_older_generator_output_is_regenerated(self):
-        from mmdet_causal.datasets import tiny_lvis
+        from mmdet_causal.testing import tiny_lvis
         root = osp.join(self.tmp.name, 'old')
         paths = generate_tiny_lvis(root, SMALL, write_images=False)
         spec_file = osp.join(root, 'annotations', 'spec.json')
@@ -152,7 +152,7 @@ class TestTinyLVIS(unittest.TestCase):
             len(cats) // 2)
 
     def test_cover_every_class(self):
-        from mmdet_causal.datasets.tiny_lvis import _cover_every_class
+        from mmdet_causal.testing.tiny_lvis import _cover_every_class
         drawn = [[0, 0], [0, 1], [0], [1]]
         covered = _cover_every_class(drawn, 4)
         self.assertEqual(drawn, [[0, 0], [0, 1], [0], [1]])  # not mutated
@@ -178,7 +178,7 @@ class TestTinyLVIS(unittest.TestCase):
     def test_tiny_config_class_names_match_generator(self):
         from mmengine.config import Config
 
-        from mmdet_causal.datasets.tiny_lvis import class_names
+        from mmdet_causal.testing.tiny_lvis import class_names
         cfg = Config.fromfile(
             osp.join(
                 osp.dirname(__file__), '..', '..', 'configs', 'tiny',
