@@ -39,6 +39,62 @@ SUPPORTED_ROI_HEADS = (StandardRoIHead, CascadeRoIHead,
                        CausalCascadeRoIHead, CausalHybridTaskCascadeRoIHead)
 
 
+# ----------------------------------------------------------------------
+# The mmdet internals this module relies on, all in this block, read from
+# mmdet 3.3.0 (tests/test_mmdet_internals.py fails loudly when one of these
+# signatures changes; the bit-equality tests catch a changed behaviour).
+# ----------------------------------------------------------------------
+def _refine_roi(roi_head, x, rois, batch_img_metas, num_per_img, **kwargs):
+    """``CascadeRoIHead._refine_roi`` (private): every stage's forward and
+    the box refinement between stages, as ``predict_bbox`` runs them.
+    Returns the last stage's RoIs, the averaged scores and the box deltas
+    per image."""
+    return roi_head._refine_roi(
+        x=x,
+        rois=rois,
+        batch_img_metas=batch_img_metas,
+        num_proposals_per_img=num_per_img,
+        **kwargs)
+
+
+def _stage_average(stage_scores: list) -> torch.Tensor:
+    """What ``CascadeRoIHead._refine_roi`` does with the stages' per-image
+    ``cls_score`` (same operations, same order, so equal bit for bit)."""
+    return sum(stage_scores) / float(len(stage_scores))
+
+
+def _bbox_forward(roi_head, x, rois) -> dict:
+    """``StandardRoIHead._bbox_forward`` (private)."""
+    return roi_head._bbox_forward(x, rois)
+
+
+def _semantic_feat(roi_head, x):
+    """The semantic feature HTC's ``predict`` computes."""
+    return roi_head.semantic_head(x)[1]
+
+
+def _predict_mask(roi_head, x, batch_img_metas, results_list, rescale,
+                  semantic_feat):
+    """The RoI head's own ``predict_mask``. mmdet 3.3's HTC takes the
+    semantic feature under the misspelt keyword ``semantic_heat`` (its own
+    ``predict`` passes it so)."""
+    kwargs = {}
+    if isinstance(roi_head, HybridTaskCascadeRoIHead):
+        kwargs['semantic_heat'] = semantic_feat
+    return roi_head.predict_mask(
+        x,
+        batch_img_metas=batch_img_metas,
+        results_list=results_list,
+        rescale=rescale,
+        **kwargs)
+
+
+# The arguments with which predict_mask calls the mask head's
+# predict_by_feat (FCNMaskHead, HTCMaskHead), replaced while capturing.
+MASK_PREDICT_BY_FEAT_ARGS = ('mask_preds', 'results_list', 'batch_img_metas',
+                             'rcnn_test_cfg', 'rescale', 'activate_map')
+
+
 class AlphaSweeper:
     """Predict for several alphas at the cost of about one inference.
 
@@ -111,10 +167,8 @@ class AlphaSweeper:
         ]
         if not self.cascade:
             return list(stage_scores[0])
-        # CascadeRoIHead._refine_roi: average of the stages' cls_score
         return [
-            sum([score[i]
-                 for score in stage_scores]) / float(len(stage_scores))
+            _stage_average([score[i] for score in stage_scores])
             for i in range(len(num_per_img))
         ]
 
@@ -134,7 +188,7 @@ class AlphaSweeper:
 
         kwargs = {}
         if getattr(roi_head, 'with_semantic', False):
-            kwargs['semantic_feat'] = roi_head.semantic_head(x)[1]
+            kwargs['semantic_feat'] = _semantic_feat(roi_head, x)
         rescale = True
         bbox_rescale = rescale if not roi_head.with_mask else False
         proposals = [res.bboxes for res in rpn_results]
@@ -150,14 +204,11 @@ class AlphaSweeper:
 
         with self._record() as records:
             if self.cascade:
-                rois, _, bbox_preds = roi_head._refine_roi(
-                    x=x,
-                    rois=rois,
-                    batch_img_metas=batch_img_metas,
-                    num_proposals_per_img=num_per_img,
-                    **kwargs)
+                rois, _, bbox_preds = _refine_roi(roi_head, x, rois,
+                                                  batch_img_metas, num_per_img,
+                                                  **kwargs)
             else:
-                out = roi_head._bbox_forward(x, rois)
+                out = _bbox_forward(roi_head, x, rois)
                 rois = rois.split(num_per_img, 0)
                 bbox_preds = out['bbox_pred'].split(num_per_img, 0)
         last_head = self.heads[-1]
@@ -267,12 +318,8 @@ class AlphaSweeper:
 
         if sum(len(b) for b in boxes):
             with self._capture_mask_preds() as captured:
-                roi_head.predict_mask(
-                    x,
-                    batch_img_metas=batch_img_metas,
-                    results_list=boxes,
-                    rescale=rescale,
-                    **self._mask_kwargs(kwargs))
+                _predict_mask(roi_head, x, batch_img_metas, boxes, rescale,
+                              kwargs.get('semantic_feat'))
             mask_preds = []
             for preds, row, box_of_row in zip(captured['mask_preds'], rows,
                                               box_of_rows):
@@ -318,12 +365,6 @@ class AlphaSweeper:
             scale = res.bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
             res.bboxes = res.bboxes / scale
         return results_list
-
-    def _mask_kwargs(self, kwargs):
-        # HTC's predict_mask takes the semantic feature as `semantic_heat`
-        if isinstance(self.model.roi_head, HybridTaskCascadeRoIHead):
-            return dict(semantic_heat=kwargs.get('semantic_feat'))
-        return {}
 
     def _to_samples(self, data_samples, results_list):
         samples = []

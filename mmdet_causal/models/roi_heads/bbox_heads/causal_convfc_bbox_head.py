@@ -196,7 +196,9 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
     def _capture_cls_feature(self):
         """Keep what :class:`ConvFCBBoxHead`'s forward hands to ``fc_cls``:
         the classification feature ``x``, which the moving average and TDE
-        need besides the logits. mmdet's forward runs as mmdet wrote it."""
+        need besides the logits. mmdet's forward runs as mmdet wrote it (read
+        from mmdet 3.3.0, where it calls ``self.fc_cls(x_cls)`` once; pinned
+        by tests/test_mmdet_internals.py)."""
         captured = []
         handle = self.fc_cls.register_forward_pre_hook(
             lambda module, args: captured.append(args[0]))

@@ -1,0 +1,78 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""The mmdet/mmengine internals the plugin reaches into, pinned.
+
+Each reach is in one place (the label hand-over in
+mmdet_causal/models/roi_heads/label_passing.py and the box head's capture of
+``fc_cls``'s input, the sweep's block at the top of
+mmdet_causal/apis/alpha_sweep.py, the config scope in mmdet_causal/stack.py),
+written against mmdet 3.3.0 / mmengine 0.10.7. If a new version changes one
+of these signatures this test fails and names it, before a silently wrong
+result can."""
+import inspect
+import unittest
+
+from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
+                                    StandardRoIHead)
+from mmdet.models.roi_heads.bbox_heads import BBoxHead, ConvFCBBoxHead
+from mmdet.models.roi_heads.mask_heads import FCNMaskHead, HTCMaskHead
+
+from mmdet_causal.apis.alpha_sweep import MASK_PREDICT_BY_FEAT_ARGS
+
+
+def params(func):
+    return tuple(inspect.signature(func).parameters)
+
+
+class TestMmdetInternals(unittest.TestCase):
+
+    def check(self, func, expected):
+        self.assertEqual(
+            params(func), expected,
+            f'{func.__qualname__} changed: mmdet_causal was written against '
+            f'mmdet 3.3.0, where it takes {expected}')
+
+    def test_label_hand_over(self):
+        # the Causal RoI heads wrap bbox_loss and hand over get_targets' labels
+        self.check(StandardRoIHead.bbox_loss,
+                   ('self', 'x', 'sampling_results'))
+        self.check(CascadeRoIHead.bbox_loss,
+                   ('self', 'stage', 'x', 'sampling_results'))
+        self.check(HybridTaskCascadeRoIHead.bbox_loss,
+                   ('self', 'stage', 'x', 'sampling_results', 'semantic_feat'))
+        self.check(BBoxHead.get_targets,
+                   ('self', 'sampling_results', 'rcnn_train_cfg', 'concat'))
+        # the box head keeps the input of fc_cls inside mmdet's forward
+        self.check(ConvFCBBoxHead.forward, ('self', 'x'))
+        self.assertIn('self.fc_cls(x_cls)',
+                      inspect.getsource(ConvFCBBoxHead.forward))
+        # the cascade loop's early exit that the mixin compensates
+        self.assertIn('break', inspect.getsource(CascadeRoIHead.loss))
+
+    def test_alpha_sweep(self):
+        self.check(CascadeRoIHead._refine_roi,
+                   ('self', 'x', 'rois', 'batch_img_metas',
+                    'num_proposals_per_img', 'kwargs'))
+        self.check(StandardRoIHead._bbox_forward, ('self', 'x', 'rois'))
+        self.check(HybridTaskCascadeRoIHead._bbox_forward,
+                   ('self', 'stage', 'x', 'rois', 'semantic_feat'))
+        self.assertIn('semantic_heat',
+                      params(HybridTaskCascadeRoIHead.predict_mask))
+        self.check(BBoxHead.predict_by_feat,
+                   ('self', 'rois', 'cls_scores', 'bbox_preds',
+                    'batch_img_metas', 'rcnn_test_cfg', 'rescale'))
+        for head in (FCNMaskHead, HTCMaskHead):
+            self.check(head.predict_by_feat,
+                       ('self', ) + MASK_PREDICT_BY_FEAT_ARGS)
+        # the stage average the sweep repeats
+        self.assertIn('/ float(len(ms_scores))',
+                      inspect.getsource(CascadeRoIHead._refine_roi))
+
+    def test_config_scope(self):
+        from mmengine.config import utils
+        self.assertIsInstance(utils.MODULE2PACKAGE, dict)
+        self.assertEqual(
+            utils.MODULE2PACKAGE.get('mmdet_causal'), 'mmdet-causal')
+
+
+if __name__ == '__main__':
+    unittest.main()
