@@ -4,7 +4,8 @@
 Each reach is in one place (the label hand-over in
 mmdet_causal/models/roi_heads/label_passing.py and the box head's capture of
 ``fc_cls``'s input, the sweep's block at the top of
-mmdet_causal/apis/alpha_sweep.py, the config scope in mmdet_causal/stack.py),
+mmdet_causal/apis/alpha_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
+config scope in mmdet_causal/stack.py),
 written against mmdet 3.3.0 / mmengine 0.10.7. If a new version changes one
 of these signatures this test fails and names it, before a silently wrong
 result can."""
@@ -66,6 +67,17 @@ class TestMmdetInternals(unittest.TestCase):
         # the stage average the sweep repeats
         self.assertIn('/ float(len(ms_scores))',
                       inspect.getsource(CascadeRoIHead._refine_roi))
+
+    def test_lvis_metric(self):
+        # FastLVISMetric runs mmdet's compute_metrics with these two
+        # module-level names bound to the chosen backend's API
+        from mmdet.evaluation.metrics import LVISMetric, lvis_metric
+        self.assertTrue(hasattr(lvis_metric, 'LVISResults'))
+        self.assertTrue(hasattr(lvis_metric, 'LVISEval'))
+        source = inspect.getsource(LVISMetric.compute_metrics)
+        self.assertIn('LVISResults(lvis_gt, result_files[metric])', source)
+        self.assertIn('LVISEval(lvis_gt, lvis_dt, iou_type)', source)
+        self.assertIn('self.results2json(preds, outfile_prefix)', source)
 
     def test_config_scope(self):
         from mmengine.config import utils

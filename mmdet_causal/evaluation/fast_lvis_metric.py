@@ -1,23 +1,17 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
-import itertools
+import contextlib
+import functools
 import json
-import os.path as osp
-import tempfile
-from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
 from mmdet.registry import METRICS
 from mmengine.fileio import get_local_path
-from mmengine.logging import MMLogger
-from terminaltables import AsciiTable
 
 from .lvis_compat import patch_lvis_numpy
 
 BACKENDS = ('hotcoco', 'official')
-DEFAULT_ITEMS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'APr', 'APc',
-                 'APf')
 
 
 def check_lvis_gt(images: Sequence[dict], categories: Sequence[dict],
@@ -44,29 +38,69 @@ def check_lvis_gt(images: Sequence[dict], categories: Sequence[dict],
                 'LVIS frequency groups behind APr/APc/APf)')
 
 
-def _precision_by_class(precision: np.ndarray) -> np.ndarray:
-    """(iou, recall, class, area[, max dets]) -> (iou, recall, class) at
-    area 'all' (hotcoco keeps a trailing max-dets axis of size 1)."""
-    precision = precision[:, :, :, 0]
-    if precision.ndim == 4:
-        precision = precision[..., -1]
-    return precision
+class InMemoryResults:
+    """One iou type's detections for hotcoco, handed from ``results2json``
+    to ``LVISResults`` without a JSON round trip: an ``(N, 7)`` array
+    ``[image_id, x, y, w, h, score, category_id]`` in the order
+    ``results2json`` would write (ties are broken by that order) and, for
+    segm, the RLEs."""
+
+    def __init__(self, array: np.ndarray, rles: Optional[list]) -> None:
+        self.array = array
+        self.rles = rles
+
+
+def hotcoco_lvis_results(lvis_gt, results, max_dets: int = 300):
+    """``lvis.LVISResults`` on hotcoco: the detections (in memory, or a
+    results JSON file of the user's) with each image's ``max_dets``
+    highest-scoring kept across classes. Like the official API, raises
+    IndexError when there is no detection at all."""
+    import hotcoco
+    if not isinstance(results, InMemoryResults):  # a results file
+        return hotcoco.LVISResults(lvis_gt, results, max_dets=max_dets)
+    if len(results.array) == 0:
+        raise IndexError('no detection in the whole dataset')
+    if results.rles is None:
+        return hotcoco.LVISResults(lvis_gt, results.array, max_dets=max_dets)
+    # the same per-image top-k cap as LVISResults
+    dt = lvis_gt.load_res(results.array, segmentation=results.rles)
+    return dt.cap_detections_per_image(max_dets) if max_dets >= 0 else dt
+
+
+@contextlib.contextmanager
+def lvis_api_for_mmdet(results_factory, eval_cls):
+    """Run mmdet's ``LVISMetric.compute_metrics`` on another LVIS API.
+
+    mmdet 3.3's ``compute_metrics`` calls the names ``LVISResults`` and
+    ``LVISEval`` of its module (imported from ``lvis``); within this context
+    they are the given ones. The one reach into mmdet's evaluation code,
+    pinned by tests/test_mmdet_internals.py.
+    """
+    from mmdet.evaluation.metrics import lvis_metric
+    saved = lvis_metric.LVISResults, lvis_metric.LVISEval
+    lvis_metric.LVISResults, lvis_metric.LVISEval = results_factory, eval_cls
+    try:
+        yield
+    finally:
+        lvis_metric.LVISResults, lvis_metric.LVISEval = saved
 
 
 @METRICS.register_module()
 class FastLVISMetric(LVISMetric):
     """mmdet's :class:`LVISMetric` with a switchable evaluation backend.
 
-    ``backend='hotcoco'`` (default) evaluates with hotcoco's Rust port of the
-    LVIS API, on results handed over in memory (no JSON round trip);
-    ``backend='official'`` runs the official ``lvis`` API (with the numpy
-    compatibility fix of :mod:`.lvis_compat`). Both report the same keys as
+    The evaluation is mmdet's own ``compute_metrics``, run on the LVIS API of
+    the chosen backend (the way ``CocoMetric`` switches to ``COCOevalMP``):
+    ``backend='hotcoco'`` (default) uses hotcoco's Rust port of the LVIS
+    API, which takes the results in memory (no JSON round trip);
+    ``backend='official'`` the ``lvis`` API itself (with the numpy
+    compatibility fix of :mod:`.lvis_compat`). Both report the keys of
     ``LVISMetric`` (``lvis/bbox_AP``, ``..._APr``, ``..._APc``, ``..._APf``,
     ...), keep each image's ``max_dets`` highest-scoring detections across
     classes as the official ``LVISResults`` does, and honour
     ``neg_category_ids`` / ``not_exhaustive_category_ids``; the project's
     tests check every number against the official API. ``proposal`` and
-    ``proposal_fast`` always use the official path of ``LVISMetric``.
+    ``proposal_fast`` need ``backend='official'``.
 
     Args:
         backend (str): ``'hotcoco'`` or ``'official'``.
@@ -99,6 +133,11 @@ class FastLVISMetric(LVISMetric):
                 raise ImportError(
                     'FastLVISMetric(backend="hotcoco") needs hotcoco: pip '
                     'install hotcoco==1.3.0, or use backend="official"') from e
+            metrics = [metric] if isinstance(metric, str) else metric
+            if any(m.startswith('proposal') for m in metrics):
+                raise ValueError(
+                    'proposal metrics run on the official LVIS API; set '
+                    'backend="official"')
         if backend == 'official':
             # the lvis API crashes on numpy >= 1.24 without it; applied
             # where that API is used, not on import mmdet_causal
@@ -147,14 +186,13 @@ class FastLVISMetric(LVISMetric):
         return api
 
     # ------------------------------------------------------------------
-    # evaluation of one iou type
+    # evaluation: mmdet's compute_metrics, on the chosen API
     # ------------------------------------------------------------------
-    def _hotcoco_results(self, preds: Sequence[dict], iou_type: str):
-        """Detections in hotcoco's in-memory form, in the order of
-        ``results2json`` (ties are broken by that order): an ``(N, 7)``
-        array ``[image_id, x, y, w, h, score, category_id]`` and, for segm,
-        the RLEs. A segm detection keeps its box, as ``results2json``
-        writes it: the LVIS API then takes the box area as its area."""
+    def _in_memory(self, preds: Sequence[dict],
+                   iou_type: str) -> InMemoryResults:
+        """What ``results2json`` writes for ``iou_type``, as arrays. A segm
+        detection keeps its box, as ``results2json`` writes it: the LVIS
+        API then takes the box area as its area."""
         cat_ids = np.asarray(self.cat_ids, dtype=np.float64)
         rows, rles = [], []
         for idx, pred in enumerate(preds):
@@ -182,132 +220,39 @@ class FastLVISMetric(LVISMetric):
             block[:, 6] = cat_ids[pred['labels']]
             rows.append(block)
         array = np.concatenate(rows) if rows else np.zeros((0, 7))
-        return array, rles
+        return InMemoryResults(array, rles if iou_type == 'segm' else None)
 
-    def evaluate_iou_type(
-            self,
-            preds: Sequence[dict],
-            iou_type: str,
-            result_file: Optional[str] = None
-    ) -> Tuple[Dict[str, float], object]:
-        """Run the LVIS evaluation of one iou type with the backend.
-
-        Args:
-            preds (list[dict]): Per-image predictions as collected by
-                ``process``.
-            iou_type (str): ``'bbox'`` or ``'segm'``.
-            result_file (str, optional): The ``results2json`` file (the
-                official backend reads it; hotcoco takes ``preds``).
-
-        Returns:
-            tuple: the unrounded results of ``get_results()`` (empty if there
-            is no detection at all) and the evaluation object.
-        """
-        gt = self._lvis_api
-        if self.backend == 'hotcoco':
-            import hotcoco
-            dets, rles = self._hotcoco_results(preds, iou_type)
-            if len(dets) == 0:
-                return {}, None
-            if iou_type == 'bbox':
-                dt = hotcoco.LVISResults(gt, dets, max_dets=self.max_dets)
-            else:
-                # the same per-image top-k cap as LVISResults
-                dt = gt.load_res(dets, segmentation=rles)
-                if self.max_dets >= 0:
-                    dt = dt.cap_detections_per_image(self.max_dets)
-            lvis_eval = hotcoco.LVISEval(gt, dt, iou_type)
-        else:
-            from lvis import LVISEval, LVISResults
-            try:
-                dt = LVISResults(gt, result_file, max_dets=self.max_dets)
-            except IndexError:  # the official API on an empty result list
-                return {}, None
-            lvis_eval = LVISEval(gt, dt, iou_type)
-        lvis_eval.params.imgIds = self.img_ids
-        lvis_eval.evaluate()
-        lvis_eval.accumulate()
-        lvis_eval.summarize()
+    def results2json(self, results: Sequence[dict],
+                     outfile_prefix: str) -> dict:
+        """As mmdet's for the official backend. For hotcoco, the results in
+        memory (and the JSON files too when ``outfile_prefix`` or
+        ``format_only`` asks for them)."""
+        if self.backend == 'official' or self.format_only:
+            return super().results2json(results, outfile_prefix)
+        if self.outfile_prefix is not None:
+            super().results2json(results, outfile_prefix)
         return {
-            k: float(v)
-            for k, v in lvis_eval.get_results().items()
-        }, lvis_eval
+            iou_type: self._in_memory(results, iou_type)
+            for iou_type in ('bbox', 'segm') if iou_type in self.metrics
+        }
 
-    def _classwise_table(self, lvis_eval, eval_results: dict,
-                         logger: MMLogger) -> None:
-        precisions = _precision_by_class(
-            np.asarray(lvis_eval.eval['precision']))
-        assert len(self.cat_ids) == precisions.shape[2]
-        per_category = []
-        for idx, cat_id in enumerate(self.cat_ids):
-            name = self._lvis_api.load_cats([cat_id])[0]['name']
-            precision = precisions[:, :, idx]
-            precision = precision[precision > -1]
-            ap = float(np.mean(precision)) if precision.size else float('nan')
-            per_category.append((name, f'{ap:0.3f}'))
-            eval_results[f'{name}_precision'] = round(ap, 3)
-        num_columns = min(6, len(per_category) * 2)
-        flat = list(itertools.chain(*per_category))
-        headers = ['category', 'AP'] * (num_columns // 2)
-        rows = itertools.zip_longest(
-            *[flat[i::num_columns] for i in range(num_columns)])
-        logger.info('\n' + AsciiTable([headers] + list(rows)).table)
-
-    # ------------------------------------------------------------------
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """As :meth:`LVISMetric.compute_metrics`, on the chosen backend."""
-        if any(m.startswith('proposal') for m in self.metrics) \
-                or self._lvis_api is None:
-            if self._lvis_api is None and not self.format_only:
-                raise ValueError(
-                    'FastLVISMetric needs ann_file= (the LVIS annotation '
-                    'file): LVIS ground truth cannot be rebuilt from the '
-                    'dataset without its negative/not-exhaustive lists')
-            if self.backend != 'official':
-                raise ValueError(
-                    'proposal metrics and format_only without ann_file run '
-                    'on the official path; set backend="official"')
+        """mmdet's :meth:`LVISMetric.compute_metrics`, unchanged, on the
+        chosen backend's LVIS API (with this metric's ``max_dets``)."""
+        if self._lvis_api is None and not self.format_only:
+            raise ValueError(
+                'FastLVISMetric needs ann_file= (the LVIS annotation file): '
+                'LVIS ground truth cannot be rebuilt from the dataset without '
+                'its negative/not-exhaustive lists')
+        if self.backend == 'official':
+            from lvis import LVISEval, LVISResults
+            results_factory = functools.partial(
+                LVISResults, max_dets=self.max_dets)
+            eval_cls = LVISEval
+        else:
+            import hotcoco
+            results_factory = functools.partial(
+                hotcoco_lvis_results, max_dets=self.max_dets)
+            eval_cls = hotcoco.LVISEval
+        with lvis_api_for_mmdet(results_factory, eval_cls):
             return super().compute_metrics(results)
-
-        logger: MMLogger = MMLogger.get_current_instance()
-        gts, preds = zip(*results)
-        if self.cat_ids is None:
-            self.cat_ids = self._lvis_api.get_cat_ids()
-        if self.img_ids is None:
-            self.img_ids = self._lvis_api.get_img_ids()
-
-        tmp_dir = None
-        result_files = {}
-        if self.format_only or self.backend == 'official' \
-                or self.outfile_prefix is not None:
-            if self.outfile_prefix is None:
-                tmp_dir = tempfile.TemporaryDirectory()
-                outfile_prefix = osp.join(tmp_dir.name, 'results')
-            else:
-                outfile_prefix = self.outfile_prefix
-            result_files = self.results2json(preds, outfile_prefix)
-        eval_results = OrderedDict()
-        if self.format_only:
-            logger.info(f'results are saved in {osp.dirname(outfile_prefix)}')
-            return eval_results
-
-        try:
-            for metric in self.metrics:
-                logger.info(f'Evaluating {metric} ({self.backend})...')
-                lvis_results, lvis_eval = self.evaluate_iou_type(
-                    preds, metric, result_files.get(metric))
-                if lvis_eval is None:
-                    logger.info(
-                        'The testing results of the whole dataset is empty.')
-                    break
-                if self.classwise:
-                    self._classwise_table(lvis_eval, eval_results, logger)
-                items = self.metric_items or DEFAULT_ITEMS
-                for k, v in lvis_results.items():
-                    if k in items:
-                        eval_results[f'{metric}_{k}'] = float(f'{v:.3f}')
-                lvis_eval.print_results()
-        finally:
-            if tmp_dir is not None:
-                tmp_dir.cleanup()
-        return eval_results

@@ -1,19 +1,22 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """FastLVISMetric: every number of every backend equals the official LVIS
 API's, end to end through the metric."""
+import contextlib
 import json
 import os.path as osp
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 import torch
 from mmdet.evaluation import LVISMetric
 
 import mmdet_causal  # noqa: F401
-from mmdet_causal.evaluation import FastLVISMetric, patch_lvis_numpy
+from mmdet_causal.evaluation import (FastLVISMetric, fast_lvis_metric,
+                                     patch_lvis_numpy)
 from mmdet_causal.testing import (TinyLVISSpec, generate_tiny_lvis,
                                   make_lvis_gt, make_predictions)
 
@@ -44,6 +47,30 @@ def run_metric(metric_cls, ann_file, preds, **kwargs):
     metric.dataset_meta = dict(classes=[])
     metric.process({}, data_samples(preds))
     return metric.evaluate(len(preds))
+
+
+def evaluate_recording(metric, preds):
+    """``process`` and ``evaluate`` the metric end to end; returns the
+    metrics and the LVISEval objects mmdet's compute_metrics made, in the
+    order of the iou types."""
+    evals = []
+    original = fast_lvis_metric.lvis_api_for_mmdet
+
+    @contextlib.contextmanager
+    def recording(results_factory, eval_cls):
+
+        def make_eval(*args):
+            evals.append(eval_cls(*args))
+            return evals[-1]
+
+        with original(results_factory, make_eval):
+            yield
+
+    metric.dataset_meta = dict(classes=[])
+    metric.process({}, data_samples(preds))
+    with mock.patch.object(fast_lvis_metric, 'lvis_api_for_mmdet', recording):
+        out = metric.evaluate(len(preds))
+    return out, evals
 
 
 class TestFastLVISMetricEquality(unittest.TestCase):
@@ -91,19 +118,10 @@ class TestFastLVISMetricEquality(unittest.TestCase):
     def _unrounded(self, backend):
         metric = FastLVISMetric(
             ann_file=self.ann_file, metric=['bbox', 'segm'], backend=backend)
-        metric.cat_ids = metric._lvis_api.get_cat_ids()
-        metric.img_ids = metric._lvis_api.get_img_ids()
-        files = {}
-        if backend == 'official':
-            preds = [
-                dict(p, masks=[dict(m) for m in p['masks']])
-                for p in self.preds
-            ]
-            files = metric.results2json(preds, osp.join(self.tmp.name, 'res'))
+        _, evals = evaluate_recording(metric, self.preds)
         out = {}
-        for iou in ('bbox', 'segm'):
-            results, lvis_eval = metric.evaluate_iou_type(
-                self.preds, iou, files.get(iou))
+        for iou, lvis_eval in zip(('bbox', 'segm'), evals):
+            results = {k: float(v) for k, v in lvis_eval.get_results().items()}
             precision = np.asarray(lvis_eval.eval['precision'])
             out[iou] = (results, precision.reshape(precision.shape[:4]))
         return out
@@ -153,9 +171,8 @@ class TestFastLVISMetricEquality(unittest.TestCase):
         def ap(preds, max_dets=300):
             metric = FastLVISMetric(
                 ann_file=self.ann_file, backend='hotcoco', max_dets=max_dets)
-            metric.cat_ids = metric._lvis_api.get_cat_ids()
-            metric.img_ids = metric._lvis_api.get_img_ids()
-            return metric.evaluate_iou_type(preds, 'bbox')[0]['AP']
+            _, (lvis_eval, ) = evaluate_recording(metric, preds)
+            return float(lvis_eval.get_results()['AP'])
 
         self.assertEqual(ap(self.preds), ap(capped))
         # and the cap matters on this data, so the check is not vacuous
@@ -234,6 +251,8 @@ class TestMalformedGroundTruth(unittest.TestCase):
                 FastLVISMetric(ann_file=path)
         with self.assertRaisesRegex(ValueError, 'backend'):
             FastLVISMetric(backend='faster')
+        with self.assertRaisesRegex(ValueError, 'backend="official"'):
+            FastLVISMetric(metric=['bbox', 'proposal'], backend='hotcoco')
 
 
 class TestLVISNumpyCompat(unittest.TestCase):
