@@ -96,8 +96,10 @@ def worker(metric_type, backend, iou, ann_file, sample_file):
     from mmdet.registry import METRICS
     from mmdet.utils import register_all_modules
 
-    import mmdet_causal  # noqa: F401
+    from mmdet_causal.evaluation import patch_lvis_numpy
     register_all_modules()
+    if metric_type == 'LVISMetric':
+        patch_lvis_numpy()  # mmdet's own metric crashes on numpy >= 1.24
     with open(sample_file, 'rb') as f:
         samples = pickle.load(f)
     base = rss_mib()
