@@ -2,7 +2,7 @@
 import contextlib
 import functools
 import json
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
@@ -111,18 +111,9 @@ class FastLVISMetric(LVISMetric):
 
     def __init__(self,
                  ann_file: Optional[str] = None,
-                 metric: Union[str, List[str]] = 'bbox',
-                 classwise: bool = False,
-                 proposal_nums: Sequence[int] = (100, 300, 1000),
-                 iou_thrs: Optional[Union[float, Sequence[float]]] = None,
-                 metric_items: Optional[Sequence[str]] = None,
-                 format_only: bool = False,
-                 outfile_prefix: Optional[str] = None,
-                 collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 backend_args: Optional[dict] = None,
                  backend: str = 'hotcoco',
-                 max_dets: int = 300) -> None:
+                 max_dets: int = 300,
+                 **kwargs) -> None:
         if backend not in BACKENDS:
             raise ValueError(f'backend must be one of {BACKENDS}, got '
                              f'{backend!r}')
@@ -133,7 +124,8 @@ class FastLVISMetric(LVISMetric):
                 raise ImportError(
                     'FastLVISMetric(backend="hotcoco") needs hotcoco: pip '
                     'install hotcoco==1.3.0, or use backend="official"') from e
-            metrics = [metric] if isinstance(metric, str) else metric
+            metrics = kwargs.get('metric', 'bbox')
+            metrics = [metrics] if isinstance(metrics, str) else metrics
             if any(m.startswith('proposal') for m in metrics):
                 raise ValueError(
                     'proposal metrics run on the official LVIS API; set '
@@ -144,18 +136,7 @@ class FastLVISMetric(LVISMetric):
             patch_lvis_numpy()
         # the parent would load ann_file with the official API; the chosen
         # backend loads it instead
-        super().__init__(
-            ann_file=None,
-            metric=metric,
-            classwise=classwise,
-            proposal_nums=proposal_nums,
-            iou_thrs=iou_thrs,
-            metric_items=metric_items,
-            format_only=format_only,
-            outfile_prefix=outfile_prefix,
-            collect_device=collect_device,
-            prefix=prefix,
-            backend_args=backend_args)
+        super().__init__(ann_file=None, **kwargs)
         self.backend = backend
         self.max_dets = max_dets
         self.ann_file = ann_file

@@ -13,7 +13,9 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from mmdet.models.roi_heads.bbox_heads import ConvFCBBoxHead
+from mmdet.models.roi_heads.bbox_heads import (ConvFCBBoxHead,
+                                               Shared2FCBBoxHead,
+                                               Shared4Conv1FCBBoxHead)
 from mmdet.registry import MODELS
 from mmengine.logging import print_log
 from torch import Tensor
@@ -507,35 +509,14 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
 
 
 @MODELS.register_module()
-class CausalShared2FCBBoxHead(CausalConvFCBBoxHead):
-    """:class:`CausalConvFCBBoxHead` shaped as mmdet's Shared2FCBBoxHead."""
-
-    def __init__(self, fc_out_channels: int = 1024, *args, **kwargs) -> None:
-        super().__init__(
-            *args,
-            num_shared_convs=0,
-            num_shared_fcs=2,
-            num_cls_convs=0,
-            num_cls_fcs=0,
-            num_reg_convs=0,
-            num_reg_fcs=0,
-            fc_out_channels=fc_out_channels,
-            **kwargs)
+class CausalShared2FCBBoxHead(CausalConvFCBBoxHead, Shared2FCBBoxHead):
+    """mmdet's :class:`Shared2FCBBoxHead` (its shape, its trunk) with the
+    classifier, moving average and TDE of :class:`CausalConvFCBBoxHead`."""
 
 
 @MODELS.register_module()
-class CausalShared4Conv1FCBBoxHead(CausalConvFCBBoxHead):
-    """:class:`CausalConvFCBBoxHead` shaped as mmdet's
-    Shared4Conv1FCBBoxHead."""
-
-    def __init__(self, fc_out_channels: int = 1024, *args, **kwargs) -> None:
-        super().__init__(
-            *args,
-            num_shared_convs=4,
-            num_shared_fcs=1,
-            num_cls_convs=0,
-            num_cls_fcs=0,
-            num_reg_convs=0,
-            num_reg_fcs=0,
-            fc_out_channels=fc_out_channels,
-            **kwargs)
+class CausalShared4Conv1FCBBoxHead(CausalConvFCBBoxHead,
+                                   Shared4Conv1FCBBoxHead):
+    """mmdet's :class:`Shared4Conv1FCBBoxHead` (its shape, its trunk) with
+    the classifier, moving average and TDE of :class:`CausalConvFCBBoxHead`.
+    """
