@@ -6,6 +6,7 @@ import os.path as osp
 import re
 import shutil
 import sys
+import warnings
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -50,6 +51,12 @@ def add_mim_extension() -> None:
     os.makedirs(mim_path, exist_ok=True)
     for name in ('configs', 'tools', 'model-index.yml'):
         src, dst = osp.join(HERE, name), osp.join(mim_path, name)
+        if not osp.exists(src):
+            # building from an sdist whose .mim copy is all there is
+            if not osp.exists(dst):
+                warnings.warn(f'{name} is missing: the package will not '
+                              'ship it in mmdet_causal/.mim')
+            continue
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):

@@ -11,7 +11,7 @@ mmengine (:mod:`mmdet_causal.stack`) and lets configs name our bases as
 # the stack first: it checks the mmcv/mmengine/mmdet versions
 from .stack import SUPPORTED_VERSIONS
 # isort: on
-from .engine import ClassCountCheckHook, RandomStateHook
+from .engine import ClassCountCheckHook, IterationSeedHook
 from .evaluation import patch_lvis_numpy
 from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
                      CausalHybridTaskCascadeRoIHead, CausalShared2FCBBoxHead,
@@ -24,6 +24,6 @@ __all__ = [
     'CausalConvFCBBoxHead', 'CausalShared2FCBBoxHead',
     'CausalShared4Conv1FCBBoxHead', 'CausalCascadeRoIHead',
     'CausalHybridTaskCascadeRoIHead', 'CausalStandardRoIHead',
-    'MultiHeadNormedLinear', 'ClassCountCheckHook', 'RandomStateHook',
+    'MultiHeadNormedLinear', 'ClassCountCheckHook', 'IterationSeedHook',
     'patch_lvis_numpy'
 ]

@@ -99,7 +99,7 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    add_custom_hooks(cfg, 'ClassCountCheckHook', 'RandomStateHook')
+    add_custom_hooks(cfg, 'ClassCountCheckHook', 'IterationSeedHook')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -1,4 +1,4 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
-from .hooks import ClassCountCheckHook, RandomStateHook
+from .hooks import ClassCountCheckHook, IterationSeedHook
 
-__all__ = ['ClassCountCheckHook', 'RandomStateHook']
+__all__ = ['ClassCountCheckHook', 'IterationSeedHook']

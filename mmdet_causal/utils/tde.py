@@ -86,8 +86,11 @@ def collect_cos_stats(model: nn.Module) -> List[Dict[str, object]]:
 def add_custom_hooks(cfg, *types: str) -> None:
     """Append ``dict(type=T)`` to ``cfg.custom_hooks`` for each hook type
     the config does not have yet (the project's tools add
-    ``ClassCountCheckHook`` and ``RandomStateHook`` this way)."""
+    ``ClassCountCheckHook`` and ``IterationSeedHook`` this way)."""
     hooks = list(cfg.get('custom_hooks') or [])
-    have = {str(h.get('type')).split('.')[-1] for h in hooks}
+    have = {
+        getattr(h.get('type'), '__name__', str(h.get('type'))).split('.')[-1]
+        for h in hooks
+    }
     hooks += [dict(type=t) for t in types if t not in have]
     cfg.custom_hooks = hooks

@@ -64,6 +64,9 @@ class TestClassCountCheckHook(unittest.TestCase):
         add_custom_hooks(cfg, 'ClassCountCheckHook', 'EMAHook')
         types = [h['type'] for h in cfg.custom_hooks]
         self.assertEqual(types, ['EMAHook', 'ClassCountCheckHook'])
+        cfg = Config(dict(custom_hooks=[dict(type=ClassCountCheckHook)]))
+        add_custom_hooks(cfg, 'ClassCountCheckHook')
+        self.assertEqual(len(cfg.custom_hooks), 1)  # a class counts too
         cfg = Config(dict())
         add_custom_hooks(cfg, 'ClassCountCheckHook')
         self.assertEqual(cfg.custom_hooks, [dict(type='ClassCountCheckHook')])

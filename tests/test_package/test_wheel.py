@@ -51,17 +51,27 @@ print('detections', len(result), 'from', osp.dirname(mmdet_causal.__file__))
 
 class TestWheel(unittest.TestCase):
 
-    def test_installed_wheel_runs_a_user_config(self):
+    def test_wheel_from_sdist_runs_a_user_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             src, dist = osp.join(tmp, 'src'), osp.join(tmp, 'dist')
             shutil.copytree(
                 ROOT, src, ignore=shutil.ignore_patterns(*NOT_SOURCE))
-            subprocess.run([
+            # source -> sdist -> wheel: what `pip install mmdet-causal`
+            # does with a published sdist (the wheel of a source tree is
+            # the shorter path of the same build)
+            subprocess.run(
+                [sys.executable, 'setup.py', '-q', 'sdist', '-d', dist],
+                cwd=src,
+                check=True,
+                capture_output=True)
+            (sdist, ) = glob.glob(osp.join(dist, 'mmdet*causal-*.tar.gz'))
+            out = subprocess.run([
                 sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-                '--no-build-isolation', '--no-index', '-q', '-w', dist, src
+                '--no-build-isolation', '--no-index', '-q', '-w', dist, sdist
             ],
-                           check=True,
-                           capture_output=True)
+                                 capture_output=True,
+                                 text=True)
+            self.assertEqual(out.returncode, 0, out.stderr[-3000:])
             (wheel, ) = glob.glob(osp.join(dist, 'mmdet_causal-*.whl'))
 
             venv = osp.join(tmp, 'venv')

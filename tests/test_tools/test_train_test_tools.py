@@ -162,7 +162,7 @@ class TestResume(unittest.TestCase):
     def test_resume_mid_run_equals_uninterrupted_run(self):
         """2 epochs in one go, and 1 epoch + --resume from its checkpoint:
         the same weights, moving averages and optimizer state, bit for bit
-        (CPU, num_workers=0; RandomStateHook restores the generators)."""
+        (CPU, num_workers=0; IterationSeedHook reseeds the generators)."""
         with tempfile.TemporaryDirectory() as tmp:
             data = osp.join(tmp, 'data')
             generate_tiny_lvis(data, SMALL)

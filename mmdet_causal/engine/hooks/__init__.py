@@ -1,5 +1,5 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 from .class_count_check_hook import ClassCountCheckHook
-from .random_state_hook import RandomStateHook
+from .iteration_seed_hook import IterationSeedHook
 
-__all__ = ['ClassCountCheckHook', 'RandomStateHook']
+__all__ = ['ClassCountCheckHook', 'IterationSeedHook']

@@ -2,7 +2,6 @@
 from typing import List, Tuple
 
 from mmcv.cnn import VGG
-from mmdet.models.dense_heads import RPNHead
 from mmdet.models.roi_heads.mask_heads import FusedSemanticHead
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
@@ -39,10 +38,14 @@ class ClassCountCheckHook(Hook):
         """``(module name, num_classes)`` of every head that disagrees."""
         if is_model_wrapper(model):
             model = model.module
+        # class-agnostic proposal heads (any head under rpn_head: RPN,
+        # GA-RPN, Cascade RPN stages) and HTC's stuff-class semantic head
+        # have class counts of their own
         return [(name, module.num_classes)
                 for name, module in model.named_modules()
                 if isinstance(getattr(module, 'num_classes', None), int)
-                and not isinstance(module, (RPNHead, VGG, FusedSemanticHead))
+                and name.split('.')[0] != 'rpn_head'
+                and not isinstance(module, (VGG, FusedSemanticHead))
                 and module.num_classes != num_classes]
 
     def _check(self, runner, dataset, split: str) -> None:
