@@ -254,10 +254,15 @@ class TestMovingAverage(unittest.TestCase):
         torch.manual_seed(1)
         self.feats = torch.randn(6, IN_CH, ROI, ROI)
 
-    def test_only_foreground_counts(self):
-        head = make_head(momentum=0.9).train()
+    def head_with_embed(self, training=True, **kwargs):
+        """A head whose moving average holds a known random e0."""
+        head = make_head(**kwargs).train(training)
         e0 = torch.randn(D)
         head.causal_embed.copy_(e0)
+        return head, e0
+
+    def test_only_foreground_counts(self):
+        head, e0 = self.head_with_embed(momentum=0.9)
         # class 0 and background rows: the old `label > 0` rule would drop
         # the class-0 rows and keep the background ones.
         labels = torch.tensor([0, 0, C, C, 2, 5])
@@ -270,27 +275,21 @@ class TestMovingAverage(unittest.TestCase):
         self.assertFalse(torch.allclose(head.causal_embed, old_rule))
 
     def test_no_foreground_leaves_buffer_unchanged(self):
-        head = make_head().train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed()
         head(self.feats, labels=torch.full((6, ), C))
         self.assertTrue(torch.equal(head.causal_embed, e0))
         head(self.feats[:0], labels=torch.zeros(0, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
     def test_non_finite_features_do_not_poison_buffer(self):
-        head = make_head().train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed()
         feats = self.feats.clone()
         feats[0] = float('nan')
         head(feats, labels=torch.zeros(6, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
     def test_nan_in_background_row_is_not_averaged(self):
-        head = make_head(momentum=0.9).train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed(momentum=0.9)
         feats = self.feats.clone()
         feats[2] = float('nan')  # a background RoI
         labels = torch.tensor([0, 1, C, 3, C, 6])
@@ -301,9 +300,7 @@ class TestMovingAverage(unittest.TestCase):
         torch.testing.assert_close(head.causal_embed, 0.9 * e0 + x[fg].mean(0))
 
     def test_eval_never_updates(self):
-        head = make_head().eval()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed(training=False)
         head(self.feats, labels=torch.zeros(6, dtype=torch.long))
         head(self.feats)
         self.assertTrue(torch.equal(head.causal_embed, e0))
@@ -314,9 +311,7 @@ class TestMovingAverage(unittest.TestCase):
             head(self.feats)
 
     def test_labels_handed_over_by_the_roi_head(self):
-        head = make_head(momentum=0.9).train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed(momentum=0.9)
         labels = torch.tensor([0, 0, C, C, 2, 5])
         x = features(head, self.feats)
         with head.labels_for_next_forward(labels):
@@ -334,9 +329,7 @@ class TestMovingAverage(unittest.TestCase):
     def test_label_free_forwards_do_not_update(self):
         """Hard-example mining (OHEM, ScoreHLR) and forward(mode='tensor')
         run the head in training before any label exists."""
-        head = make_head().train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed()
         with head.label_free_forwards():
             y = head(self.feats)[0]
         self.assertTrue(torch.equal(head.causal_embed, e0))
@@ -349,9 +342,7 @@ class TestMovingAverage(unittest.TestCase):
             head(self.feats)  # outside, as before
 
     def test_join_update_changes_nothing_alone(self):
-        head = make_head().train()
-        e0 = torch.randn(D)
-        head.causal_embed.copy_(e0)
+        head, e0 = self.head_with_embed()
         head.join_embed_update()
         self.assertTrue(torch.equal(head.causal_embed, e0))
         self.assertEqual(head.num_embed_updates, 1)
