@@ -43,9 +43,8 @@ class MultiHeadNormedLinear(nn.Module):
     weights never grew (a tail class) gets a smaller logit range.
 
     The logits are computed and returned in float32 (float64 stays) whatever
-    the input dtype
-    and autocast state: in fp16, ``eps`` rounds to 0 and the normalised
-    products lose the precision the scale ``tau`` then magnifies.
+    the input dtype and autocast state: in fp16, ``eps`` rounds to 0 and the
+    normalised products lose the precision the scale ``tau`` then magnifies.
 
     Args:
         in_features (int): Width ``D`` of the input feature.
