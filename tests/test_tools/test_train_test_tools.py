@@ -131,6 +131,31 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             # --no-tde: plain cosine scores, nothing recorded
             self.assertEqual(results['plain']['cos_stats'][0]['num_rois'], 0)
 
+            # a checkpoint without the moving averages (as a stock model's
+            # would be): one warning for the whole run, not one per head,
+            # and none per image
+            stock_like = osp.join(work, 'no_embed.pth')
+            state = torch.load(ckpt, map_location='cpu', weights_only=False)
+            state['state_dict'] = {
+                k: v
+                for k, v in state['state_dict'].items()
+                if not k.endswith('causal_embed')
+            }
+            torch.save(state, stock_like)
+            proc = subprocess.run(
+                [
+                    sys.executable, 'tools/test.py', CAUSAL, stock_like,
+                    '--work-dir', work, '--eval', 'bbox', '--cfg-options',
+                    'test_dataloader.num_workers=0',
+                    'test_dataloader.persistent_workers=False'
+                ] + data_opts,
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True)
+            self.assertEqual((proc.stdout + proc.stderr).count(
+                'causal_embed is missing from the checkpoint or all zeros'), 1)
+
             # the one-pass sweep reports, per alpha, what tools/test.py does
             sweep_dir = osp.join(work, 'sweep')
             subprocess.run(
@@ -155,6 +180,36 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                         got[key], value, delta=1e-6, msg=f'{alpha} {key}')
             self.assertTrue(osp.exists(osp.join(sweep_dir, 'sweep.png')))
             self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
+
+
+class TestBadConfig(unittest.TestCase):
+
+    def test_num_classes_differing_from_the_dataset_stops_training(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = osp.join(tmp, 'data')
+            generate_tiny_lvis(data, SMALL)
+            proc = subprocess.run(
+                [
+                    sys.executable, 'tools/train.py', CAUSAL, '--work-dir',
+                    osp.join(tmp, 'work'), '--cfg-options',
+                    'model.roi_head.bbox_head.1.num_classes=12',
+                    'train_dataloader.num_workers=0',
+                    'train_dataloader.persistent_workers=False'
+                ] + [
+                    f'{split}_dataloader.dataset.data_root={data}/'
+                    for split in ('train', 'val')
+                ] + [
+                    f'val_evaluator.ann_file={data}/annotations/'
+                    'lvis_v1_val.json'
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True)
+            self.assertFalse(osp.exists(osp.join(tmp, 'work', 'epoch_1.pth')))
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn('has 16 classes', proc.stderr)
+        self.assertIn('roi_head.bbox_head.1 (12)', proc.stderr)
+        self.assertIn('Set num_classes=16', proc.stderr)
 
 
 class TestResume(unittest.TestCase):
