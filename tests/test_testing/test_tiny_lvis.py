@@ -36,6 +36,8 @@ class TestTinyLVIS(unittest.TestCase):
             cls.train = json.load(f)
         with open(cls.paths['val']) as f:
             cls.val = json.load(f)
+        with open(cls.paths['heldout']) as f:
+            cls.heldout = json.load(f)
 
     @classmethod
     def tearDownClass(cls):
@@ -52,9 +54,19 @@ class TestTinyLVIS(unittest.TestCase):
         self.assertNotEqual(digest(self.root), digest(third))
 
     def test_idempotent(self):
-        mtime = os.stat(self.paths['train']).st_mtime_ns
+        mtimes = {
+            split: os.stat(path).st_mtime_ns
+            for split, path in self.paths.items()
+        }
+        self.assertEqual(sorted(mtimes), ['heldout', 'train', 'val'])
         generate_tiny_lvis(self.root, SMALL)
-        self.assertEqual(os.stat(self.paths['train']).st_mtime_ns, mtime)
+        for split, path in self.paths.items():
+            self.assertEqual(os.stat(path).st_mtime_ns, mtimes[split])
+        # a missing held-out file (a dataset of generator 2) regenerates
+        os.remove(self.paths['heldout'])
+        generate_tiny_lvis(self.root, SMALL)
+        with open(self.paths['heldout']) as f:
+            self.assertEqual(json.load(f), self.heldout)
 
     def test_older_generator_output_is_regenerated(self):
         from mmdet_causal.testing import tiny_lvis
@@ -76,10 +88,11 @@ class TestTinyLVIS(unittest.TestCase):
             self.assertEqual(json.load(f), self.train)
 
     def test_lvis_api_loads_and_fields(self):
-        for split in ('train', 'val'):
+        for split in ('train', 'heldout', 'val'):
             api = LVIS(self.paths[split])
             self.assertEqual(len(api.get_cat_ids()), SMALL.num_classes)
-        for img in self.train['images'] + self.val['images']:
+        for img in (self.train['images'] + self.heldout['images'] +
+                    self.val['images']):
             for key in ('neg_category_ids', 'not_exhaustive_category_ids',
                         'coco_url', 'width', 'height'):
                 self.assertIn(key, img)
@@ -88,19 +101,57 @@ class TestTinyLVIS(unittest.TestCase):
             self.assertTrue(osp.exists(path), path)
 
     def test_frequency_groups_follow_train_image_counts(self):
-        images = defaultdict(set)
-        instances = defaultdict(int)
-        for ann in self.train['annotations']:
-            images[ann['category_id']].add(ann['image_id'])
-            instances[ann['category_id']] += 1
-        for cat in self.train['categories']:
-            n = len(images[cat['id']])
-            self.assertEqual(cat['image_count'], n)
-            self.assertEqual(cat['instance_count'], instances[cat['id']])
-            expected = 'r' if n <= 10 else 'c' if n <= 100 else 'f'
-            self.assertEqual(cat['frequency'], expected)
+        """The groups are those of all train images drawn (the official
+        LVIS train), held-out ones included, in every file; each file
+        counts images and instances from its own annotations, val carries
+        the official counts."""
+
+        def recount(anns):
+            images, instances = defaultdict(set), defaultdict(int)
+            for ann in anns:
+                images[ann['category_id']].add(ann['image_id'])
+                instances[ann['category_id']] += 1
+            return {c: (len(images[c]), instances[c]) for c in images}
+
+        official = recount(self.train['annotations'] +
+                           self.heldout['annotations'])
+        for data, counts in ((self.train, recount(self.train['annotations'])),
+                             (self.heldout,
+                              recount(self.heldout['annotations'])),
+                             (self.val, official)):
+            self.assertEqual([c['id'] for c in data['categories']],
+                             list(range(1, SMALL.num_classes + 1)))
+            for cat in data['categories']:
+                n = official.get(cat['id'], (0, 0))[0]
+                expected = 'r' if n <= 10 else 'c' if n <= 100 else 'f'
+                self.assertEqual(cat['frequency'], expected)
+                self.assertEqual((cat['image_count'], cat['instance_count']),
+                                 counts.get(cat['id'], (0, 0)))
         groups = frequency_groups(self.paths['val'])
         self.assertEqual(sum(map(len, groups.values())), SMALL.num_classes)
+        self.assertEqual(frequency_groups(self.paths['train']), groups)
+        self.assertEqual(frequency_groups(self.paths['heldout']), groups)
+
+    def test_heldout_split(self):
+        """A fifth of round(40 / 0.8) = 50 train images drawn, carved with
+        carve_heldout_split (tested in tests/test_datasets), stored beside
+        the train images."""
+        self.assertEqual(SMALL.heldout_fraction, 0.2)
+        train_ids = [img['id'] for img in self.train['images']]
+        held_ids = [img['id'] for img in self.heldout['images']]
+        self.assertEqual(sorted(train_ids + held_ids), list(range(1, 51)))
+        self.assertEqual(len(held_ids), 10)
+        self.assertEqual(len(train_ids), SMALL.train_images)
+        for img in self.heldout['images']:
+            self.assertTrue(
+                img['coco_url'].endswith(f'/train2017/{img["id"]:012d}.png'))
+        held = set(held_ids)
+        self.assertTrue(
+            all(a['image_id'] in held for a in self.heldout['annotations']))
+        self.assertFalse(
+            any(a['image_id'] in held for a in self.train['annotations']))
+        note = self.heldout['info']['heldout_split']
+        self.assertEqual((note['fraction'], note['seed']), (0.2, SMALL.seed))
 
     def test_train_long_tailed_val_balanced(self):
         counts = sorted((c['image_count'] for c in self.train['categories']),
@@ -117,7 +168,7 @@ class TestTinyLVIS(unittest.TestCase):
                 len(per_class[cat_id]), SMALL.val_images_per_class)
 
     def test_annotations_are_consistent(self):
-        for data in (self.train, self.val):
+        for data in (self.train, self.heldout, self.val):
             present = defaultdict(set)
             for ann in data['annotations']:
                 present[ann['image_id']].add(ann['category_id'])
