@@ -4,7 +4,7 @@
 Each reach is in one place (the label hand-over in
 mmdet_causal/models/roi_heads/label_passing.py and the box head's capture of
 ``fc_cls``'s input, the sweep's block at the top of
-mmdet_causal/apis/alpha_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
+mmdet_causal/apis/debias_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
 config scope in mmdet_causal/stack.py),
 written against mmdet 3.3.0 / mmengine 0.10.7. If a new version changes one
 of these signatures this test fails and names it, before a silently wrong
@@ -17,7 +17,7 @@ from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
 from mmdet.models.roi_heads.bbox_heads import BBoxHead, ConvFCBBoxHead
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead, HTCMaskHead
 
-from mmdet_causal.apis.alpha_sweep import MASK_PREDICT_BY_FEAT_ARGS
+from mmdet_causal.apis.debias_sweep import MASK_PREDICT_BY_FEAT_ARGS
 
 
 def params(func):

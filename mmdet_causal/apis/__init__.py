@@ -1,4 +1,4 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
-from .alpha_sweep import AlphaSweeper
+from .debias_sweep import AlphaSweeper, DebiasSweeper, Strength, strength_grid
 
-__all__ = ['AlphaSweeper']
+__all__ = ['AlphaSweeper', 'DebiasSweeper', 'Strength', 'strength_grid']

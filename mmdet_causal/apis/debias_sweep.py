@@ -1,21 +1,29 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
-"""Detections for many TDE alphas from one pass of the network.
+"""Detections for many test-time strengths from one pass of the network.
 
-TDE is linear in alpha: each causal stage's test logits are
-``combine(y, alpha * y0_unit)`` with ``y`` and ``y0_unit`` independent of
-alpha (:meth:`CausalConvFCBBoxHead.tde_terms`). One forward records them;
-every alpha then redoes only the cheap parts, on exactly the code path of
-``roi_head.predict`` (score combination, the cascade's stage average, the
-last head's ``predict_by_feat`` with NMS, and mask pasting). The mask head
-runs once, on the distinct boxes of all alphas' detections, and each
-distinct detection is pasted once.
+Two post-hoc knobs, swept together (every pair of the two lists):
 
-This holds when the boxes do not depend on alpha: class-agnostic regression
-between cascade stages (the refinement otherwise follows the argmax class),
-which :class:`AlphaSweeper` checks.
+* TDE's alpha on causal box heads. TDE is linear in alpha: each causal
+  stage's test logits are ``combine(y, alpha * y0_unit)`` with ``y`` and
+  ``y0_unit`` independent of alpha (:meth:`CausalConvFCBBoxHead.tde_terms`).
+* NorCal's gamma on any softmax box head (:mod:`mmdet_causal.models.utils.
+  norcal`): a per-class shift of the ``cls_score`` that the last stage's
+  ``predict_by_feat`` receives.
+
+One forward records the per-stage terms; every strength then redoes only
+the cheap parts, on exactly the code path of ``roi_head.predict`` (score
+combination, the cascade's stage average, NorCal, the last head's
+``predict_by_feat`` with NMS, and mask pasting). The mask head runs once, on
+the distinct boxes of all strengths' detections, and each distinct
+detection is pasted once.
+
+This holds when the boxes do not depend on the strength: NorCal never
+changes them (it acts after the cascade's refinement); TDE does not with
+class-agnostic regression between cascade stages (the refinement otherwise
+follows the argmax class), which :class:`DebiasSweeper` checks.
 """
 import contextlib
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch
 from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
@@ -29,6 +37,8 @@ from mmdet_causal.models.roi_heads import (CausalCascadeRoIHead,
                                            CausalStandardRoIHead)
 from mmdet_causal.models.roi_heads.bbox_heads import (CausalConvFCBBoxHead,
                                                       check_alpha)
+from mmdet_causal.models.utils.norcal import (check_gamma, check_softmax_head,
+                                              norcal_scores)
 
 # The RoI heads whose predict path the sweep reproduces, tested in
 # tests/test_apis/test_alpha_sweep.py. Exact types: a subclass may override
@@ -95,44 +105,103 @@ MASK_PREDICT_BY_FEAT_ARGS = ('mask_preds', 'results_list', 'batch_img_metas',
                              'rcnn_test_cfg', 'rescale', 'activate_map')
 
 
-class AlphaSweeper:
-    """Predict for several alphas at the cost of about one inference.
+class Strength(NamedTuple):
+    """One test-time setting of a sweep.
+
+    ``alpha``: TDE's alpha on every causal box head; None keeps the heads'
+    own scores (a stock head, or a causal head at its configured alpha).
+    ``gamma``: NorCal's gamma; None applies no calibration (no class counts
+    needed), 0 applies it with no effect.
+    """
+    alpha: Optional[float] = None
+    gamma: Optional[float] = None
+
+    @property
+    def name(self) -> str:
+        parts = [f'alpha={self.alpha:g}'] if self.alpha is not None else []
+        if self.gamma is not None:
+            parts.append(f'gamma={self.gamma:g}')
+        return ','.join(parts) or 'model'
+
+
+def strength_grid(alphas: Optional[Sequence[float]] = None,
+                  gammas: Optional[Sequence[float]] = None) -> List[Strength]:
+    """Every (alpha, gamma) pair of two lists, sorted and deduplicated; a
+    list that is None or empty contributes ``None`` (that knob untouched)."""
+    alphas = sorted({check_alpha(a) for a in alphas}) if alphas else [None]
+    gammas = sorted({check_gamma(g) for g in gammas}) if gammas else [None]
+    return [Strength(a, g) for a in alphas for g in gammas]
+
+
+class DebiasSweeper:
+    """Predict for several TDE alphas and NorCal gammas at the cost of about
+    one inference.
 
     Args:
         model: A built two-stage detector (eval mode) whose RoI head is
             one of ``SUPPORTED_ROI_HEADS`` (Standard, Cascade, HTC, stock or
-            causal) with causal box heads at every stage.
-        alphas (Sequence[float]): The alphas, each finite and ``>= 0``.
+            causal).
+        settings (Sequence[Strength]): The strengths (:func:`strength_grid`).
+            Sweeping alphas needs causal box heads with TDE at every stage;
+            NorCal gammas need softmax box heads (any, stock included) and
+            ``log_counts``.
+        log_counts (Tensor, optional): ``log N_c`` of the training classes
+            (:func:`norcal_log_counts`), for NorCal.
         with_masks (bool): Predict masks (only needed for ``segm``
             evaluation). Defaults to True.
 
     Raises:
-        ValueError: For a model the one-pass sweep cannot reproduce exactly.
+        ValueError: For a model or setting the one-pass sweep cannot
+            reproduce exactly.
     """
 
     def __init__(self,
                  model,
-                 alphas: Sequence[float],
+                 settings: Sequence[Strength],
+                 log_counts: Optional[torch.Tensor] = None,
                  with_masks: bool = True) -> None:
         self.model = model
         self.with_masks = with_masks
-        if not len(alphas):
-            raise ValueError('no alphas to sweep')
-        self.alphas = [check_alpha(a) for a in alphas]
+        settings = [Strength(*s) for s in settings]
+        if not settings:
+            raise ValueError('no strengths to sweep')
+        if len(set(settings)) != len(settings):
+            raise ValueError('the strengths to sweep must be distinct')
+        self.settings = settings
         roi_head = model.roi_head
         if type(roi_head) not in SUPPORTED_ROI_HEADS:
             names = ', '.join(t.__name__ for t in SUPPORTED_ROI_HEADS)
             raise ValueError(
-                f'the one-pass alpha sweep does not reproduce the predictions '
-                f'of {type(roi_head).__name__}; it supports exactly {names}. '
-                'Run tools/test.py --tde-alpha A once per alpha instead')
+                f'the one-pass sweep does not reproduce the predictions of '
+                f'{type(roi_head).__name__}; it supports exactly {names}. '
+                'Run tools/test.py once per strength instead')
         self.cascade = isinstance(roi_head, CascadeRoIHead)
         heads = list(
             roi_head.bbox_head) if self.cascade else [roi_head.bbox_head]
+        self.heads = heads
+        self.sweep_alpha = any(s.alpha is not None for s in settings)
+        if self.sweep_alpha:
+            for s in settings:
+                check_alpha(s.alpha)
+            self._check_tde_heads(heads)
+        self.log_counts = None
+        if any(s.gamma is not None for s in settings):
+            for s in settings:
+                if s.gamma is not None:
+                    check_gamma(s.gamma)
+            check_softmax_head(heads[-1])
+            if log_counts is None:
+                raise ValueError(
+                    'NorCal gammas need the class counts of the training '
+                    'set (log_counts)')
+            self.log_counts = log_counts
+
+    def _check_tde_heads(self, heads) -> None:
         if not all(isinstance(h, CausalConvFCBBoxHead) for h in heads):
             raise ValueError(
-                'every box head must be a causal one (Causal*BBoxHead) for '
-                'an alpha sweep; use a causal config')
+                'every box head must be a causal one (Causal*BBoxHead) to '
+                'sweep TDE alphas; use a causal config (NorCal gammas work '
+                'on any softmax box head)')
         if not all(h.use_tde for h in heads):
             raise ValueError('use_tde is off in the config; the sweep needs '
                              'the TDE terms (drop --no-tde / use_tde=False)')
@@ -142,39 +211,61 @@ class AlphaSweeper:
                 'RoIs along the argmax class, which depends on alpha; the '
                 'one-pass sweep would not equal tools/test.py --tde-alpha. '
                 'Run tools/test.py once per alpha instead')
-        self.heads = heads
 
     # ------------------------------------------------------------------
     @contextlib.contextmanager
     def _record(self):
-        """Collect (y, y0_unit) of every causal head forward, in order."""
+        """Collect, for every box-head forward in order, the TDE terms
+        ``(y, y0_unit)`` when sweeping alphas, else the ``cls_score`` the
+        head returned."""
         records = []
-        for head in self.heads:
-            head.tde_recorder = records
+        handles = []
+        if self.sweep_alpha:
+            for head in self.heads:
+                head.tde_recorder = records
+        else:
+            for head in self.heads:
+                handles.append(
+                    head.register_forward_hook(
+                        lambda module, args, out: records.append(out[0])))
         try:
             yield records
         finally:
             for head in self.heads:
-                head.tde_recorder = None
+                if isinstance(head, CausalConvFCBBoxHead):
+                    head.tde_recorder = None
+            for handle in handles:
+                handle.remove()
 
-    def _cls_scores(self, records: List[Tuple[torch.Tensor, torch.Tensor]],
-                    alpha: float, num_per_img: Sequence[int]) -> list:
+    def _cls_scores(self, records: list, setting: Strength,
+                    num_per_img: Sequence[int]) -> list:
         """The per-image ``cls_score`` that ``predict`` would hand to
-        ``predict_by_feat`` for ``alpha`` (same operations, same order)."""
-        stage_scores = [
-            head.combine_scores(y, y0_unit, alpha).split(num_per_img, 0)
-            for head, (y, y0_unit) in zip(self.heads, records)
-        ]
+        ``predict_by_feat`` at ``setting`` (same operations, same order)."""
+        if self.sweep_alpha:
+            stage_scores = [
+                head.combine_scores(y, y0_unit,
+                                    setting.alpha).split(num_per_img, 0)
+                for head, (y, y0_unit) in zip(self.heads, records)
+            ]
+        else:
+            stage_scores = [score.split(num_per_img, 0) for score in records]
         if not self.cascade:
-            return list(stage_scores[0])
-        return [
-            _stage_average([score[i] for score in stage_scores])
-            for i in range(len(num_per_img))
-        ]
+            scores = list(stage_scores[0])
+        else:
+            scores = [
+                _stage_average([score[i] for score in stage_scores])
+                for i in range(len(num_per_img))
+            ]
+        if setting.gamma is not None:  # as norcal_calibration does
+            scores = [
+                norcal_scores(s, self.log_counts, setting.gamma)
+                for s in scores
+            ]
+        return scores
 
     @torch.no_grad()
-    def predict(self, data: dict) -> Dict[float, List[DetDataSample]]:
-        """One batch of the test dataloader -> data samples per alpha."""
+    def predict(self, data: dict) -> Dict[Strength, List[DetDataSample]]:
+        """One batch of the test dataloader -> data samples per strength."""
         model, roi_head = self.model, self.model.roi_head
         data = model.data_preprocessor(data, False)
         inputs, data_samples = data['inputs'], data['data_samples']
@@ -195,11 +286,11 @@ class AlphaSweeper:
         num_per_img = tuple(len(p) for p in proposals)
         rois = bbox2roi(proposals)
 
-        if rois.shape[0] == 0:  # nothing to score: the same for any alpha
+        if rois.shape[0] == 0:  # nothing to score: the same for any setting
             results = roi_head.predict(x, rpn_results, data_samples, rescale)
             return {
-                a: self._to_samples(data_samples, results)
-                for a in self.alphas
+                s: self._to_samples(data_samples, results)
+                for s in self.settings
             }
 
         with self._record() as records:
@@ -212,25 +303,25 @@ class AlphaSweeper:
                 rois = rois.split(num_per_img, 0)
                 bbox_preds = out['bbox_pred'].split(num_per_img, 0)
         last_head = self.heads[-1]
-        per_alpha = {}
-        for alpha in self.alphas:
-            per_alpha[alpha] = last_head.predict_by_feat(
+        per_setting = {}
+        for setting in self.settings:
+            per_setting[setting] = last_head.predict_by_feat(
                 rois=rois,
-                cls_scores=self._cls_scores(records, alpha, num_per_img),
+                cls_scores=self._cls_scores(records, setting, num_per_img),
                 bbox_preds=bbox_preds,
                 batch_img_metas=batch_img_metas,
                 rcnn_test_cfg=roi_head.test_cfg,
                 rescale=bbox_rescale)
         if roi_head.with_mask and self.with_masks:
-            self._add_masks(x, batch_img_metas, per_alpha, kwargs, rescale)
+            self._add_masks(x, batch_img_metas, per_setting, kwargs, rescale)
         elif roi_head.with_mask:  # boxes were kept unscaled for the masks
-            per_alpha = {
-                a: self._rescale_boxes(res, batch_img_metas)
-                for a, res in per_alpha.items()
+            per_setting = {
+                s: self._rescale_boxes(res, batch_img_metas)
+                for s, res in per_setting.items()
             }
         return {
-            a: self._to_samples(data_samples, res)
-            for a, res in per_alpha.items()
+            s: self._to_samples(data_samples, res)
+            for s, res in per_setting.items()
         }
 
     @contextlib.contextmanager
@@ -271,36 +362,36 @@ class AlphaSweeper:
         roi_head = self.model.roi_head
         return roi_head.mask_head[-1] if self.cascade else roi_head.mask_head
 
-    def _add_masks(self, x, batch_img_metas, per_alpha, kwargs, rescale):
-        """Masks for every alpha's detections, each computed once.
+    def _add_masks(self, x, batch_img_metas, per_setting, kwargs, rescale):
+        """Masks for every strength's detections, each computed once.
 
         The mask head's output for a RoI depends only on its box (RoI
         features, HTC's semantic feature and mask information flow are all
         per RoI; the class only picks the channel that is pasted), and a
         pasted mask only on its (label, box) row and the image. So the head
         runs, through the RoI head's own ``predict_mask``, once per distinct
-        box of the union of all alphas' detections (fewer RoIs than one
+        box of the union of all strengths' detections (fewer RoIs than one
         ``predict``, where the classes kept for a box each send it through
         the head), each distinct (label, box) row is pasted once by the
         head's own ``predict_by_feat`` (from its class channel alone, so
-        no (rows, num_classes) maps are held), and each alpha takes its
+        no (rows, num_classes) maps are held), and each strength takes its
         rows.
         """
         roi_head = self.model.roi_head
         mask_head = self._mask_head()
         boxes, rows, box_of_rows = [], [], []
-        index = {a: [] for a in per_alpha}
+        index = {a: [] for a in per_setting}
         for i in range(len(batch_img_metas)):
-            results = [per_alpha[a][i] for a in self.alphas]
+            results = [per_setting[a][i] for a in self.settings]
             # one row per detection: (label, box); equal rows share a mask
             cat_rows = torch.cat([
                 torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
                 for r in results
             ])
             uniq, inverse = torch.unique(cat_rows, dim=0, return_inverse=True)
-            for alpha, idx in zip(self.alphas,
-                                  inverse.split([len(r) for r in results])):
-                index[alpha].append(idx)
+            for setting, idx in zip(self.settings,
+                                    inverse.split([len(r) for r in results])):
+                index[setting].append(idx)
             uniq_boxes, box_of_row = torch.unique(
                 uniq[:, 1:], dim=0, return_inverse=True)
             box = InstanceData()
@@ -340,7 +431,7 @@ class AlphaSweeper:
                     rescale=rescale,
                     activate_map=captured['activate_map'])
 
-        for alpha, results in per_alpha.items():
+        for setting, results in per_setting.items():
             for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
                 if len(res) == 0:
                     # the head's own empty result (mask fields of the
@@ -354,7 +445,7 @@ class AlphaSweeper:
                     continue
                 if rescale:  # as pasting does to the boxes
                     self._rescale_boxes([res], [meta])
-                res.masks = rows[i].masks[index[alpha][i].to(
+                res.masks = rows[i].masks[index[setting][i].to(
                     rows[i].masks.device)]
 
     @staticmethod
@@ -373,3 +464,26 @@ class AlphaSweeper:
             sample.pred_instances = res
             samples.append(sample)
         return samples
+
+
+class AlphaSweeper(DebiasSweeper):
+    """TDE alphas only, keyed by alpha (the first wave's API).
+
+    Args:
+        model: See :class:`DebiasSweeper`; causal box heads with TDE.
+        alphas (Sequence[float]): The alphas, each finite and ``>= 0``.
+        with_masks (bool): Predict masks. Defaults to True.
+    """
+
+    def __init__(self,
+                 model,
+                 alphas: Sequence[float],
+                 with_masks: bool = True) -> None:
+        if not len(alphas):
+            raise ValueError('no alphas to sweep')
+        super().__init__(
+            model, strength_grid(alphas=alphas), with_masks=with_masks)
+        self.alphas = [s.alpha for s in self.settings]
+
+    def predict(self, data: dict) -> Dict[float, List[DetDataSample]]:
+        return {s.alpha: v for s, v in super().predict(data).items()}
