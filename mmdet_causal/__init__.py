@@ -11,7 +11,8 @@ mmengine (:mod:`mmdet_causal.stack`) and lets configs name our bases as
 # the stack first: it checks the mmcv/mmengine/mmdet versions
 from .stack import SUPPORTED_VERSIONS
 # isort: on
-from .engine import ClassCountCheckHook, IterationSeedHook
+from .engine import (ClassCountCheckHook, DebiasSweepTestLoop,
+                     IterationSeedHook, TrainClassCountsHook)
 from .evaluation import patch_lvis_numpy
 from .models import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
                      CausalHybridTaskCascadeRoIHead, CausalShared2FCBBoxHead,
@@ -25,5 +26,5 @@ __all__ = [
     'CausalShared4Conv1FCBBoxHead', 'CausalCascadeRoIHead',
     'CausalHybridTaskCascadeRoIHead', 'CausalStandardRoIHead',
     'MultiHeadNormedLinear', 'ClassCountCheckHook', 'IterationSeedHook',
-    'patch_lvis_numpy'
+    'TrainClassCountsHook', 'DebiasSweepTestLoop', 'patch_lvis_numpy'
 ]

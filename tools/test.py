@@ -4,7 +4,16 @@
 * ``--eval bbox segm``: the mmdet 2.x habit, sets the evaluator's metrics;
 * ``--tde-alpha A``: sets alpha on every causal box head (no retraining);
 * ``--no-tde``: the plain de-confounded model (TDE off);
-* ``--metrics-out FILE``: the metrics and the heads' cos statistics as JSON.
+* ``--metrics-out FILE``: the metrics and the heads' cos statistics as JSON;
+* ``--tde-alphas A ...`` / ``--norcal-gammas G ...``: test at every
+  (alpha, gamma) pair from one inference pass (``DebiasSweepTestLoop``; works
+  with ``tools/dist_test.sh`` and ``tools/slurm_test.sh``), writing
+  ``sweep.md``, ``sweep.json`` and ``sweep.png`` to ``--sweep-out``;
+  ``--norcal-gamma G`` is NorCal at one strength; ``--class-counts FILE``
+  names the training annotations NorCal counts come from (default: the
+  counts stored in the checkpoint);
+* ``--select-on ANN_FILE`` / ``--select-metric M``: choose the strength on a
+  held-out split and report the test set at it.
 
 After testing it prints the mean cos of each causal stage and the
 rule-of-thumb alpha (mean of alpha * cos ~ 1).
@@ -58,6 +67,50 @@ def parse_args():
         '--no-tde',
         action='store_true',
         help='disable TDE: plain de-confounded scores (same as alpha 0)')
+    sweep = parser.add_argument_group(
+        'test-time strength sweep (one inference pass, any launcher)')
+    sweep.add_argument(
+        '--tde-alphas',
+        type=float,
+        nargs='+',
+        metavar='A',
+        help='TDE alphas to evaluate (causal box heads)')
+    sweep.add_argument(
+        '--norcal-gammas',
+        type=float,
+        nargs='+',
+        metavar='G',
+        help='NorCal gammas to evaluate (any softmax box head); every '
+        '(alpha, gamma) pair is evaluated')
+    sweep.add_argument(
+        '--norcal-gamma',
+        type=float,
+        metavar='G',
+        help='NorCal at one strength (same as --norcal-gammas G)')
+    sweep.add_argument(
+        '--class-counts',
+        metavar='ANN_FILE',
+        help='training annotation file whose per-class counts NorCal uses '
+        '(default: the counts stored in the checkpoint by tools/train.py)')
+    sweep.add_argument(
+        '--count-by',
+        choices=['instance', 'image'],
+        default='instance',
+        help='NorCal N_c: training instances (the paper) or images per class')
+    sweep.add_argument(
+        '--select-on',
+        metavar='ANN_FILE',
+        help='held-out annotation file on which to choose the strength '
+        '(e.g. carved from train by tools/dataset_converters/'
+        'lvis_heldout_split.py); the test metrics at it are reported')
+    sweep.add_argument(
+        '--select-metric',
+        default='bbox_AP',
+        help='metric that chooses the strength, e.g. bbox_AP, segm_AP, '
+        'bbox_APr (default: bbox_AP)')
+    sweep.add_argument(
+        '--sweep-out',
+        help='directory for sweep.md/json/png (default: WORK_DIR/sweep)')
     parser.add_argument(
         '--metrics-out',
         help='write the metrics and the causal heads\' cos statistics to '
@@ -91,6 +144,17 @@ def parse_args():
     args = parser.parse_args()
     if args.no_tde and args.tde_alpha is not None:
         parser.error('--no-tde and --tde-alpha exclude each other')
+    if args.norcal_gamma is not None:
+        if args.norcal_gammas:
+            parser.error('give --norcal-gamma or --norcal-gammas, not both')
+        args.norcal_gammas = [args.norcal_gamma]
+    if args.tde_alphas and (args.tde_alpha is not None or args.no_tde):
+        parser.error('--tde-alphas sweeps alpha; drop --tde-alpha/--no-tde')
+    args.sweep = bool(args.tde_alphas or args.norcal_gammas or args.select_on)
+    if args.sweep and (args.out or args.tta):
+        parser.error('--out and --tta are not supported with a strength '
+                     'sweep (--tde-alphas, --norcal-gammas, --select-on); '
+                     'test one strength at a time with --tde-alpha instead')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -112,6 +176,32 @@ def set_eval_metrics(cfg: Config, metrics) -> None:
         raise ValueError(
             '--eval needs a test_evaluator with a "metric" option (such as '
             'LVISMetric or CocoMetric); set test_evaluator in the config')
+
+
+def set_sweep_loop(cfg: Config, args) -> None:
+    """Make ``cfg.test_cfg`` a ``DebiasSweepTestLoop`` with the sweep flags
+    (keeping what a config's own sweep loop sets and the flags omit)."""
+    loop = dict(cfg.get('test_cfg') or {})
+    if loop.get('type') not in ('DebiasSweepTestLoop', 'TestLoop', None):
+        raise ValueError(
+            f'the config\'s test loop is {loop["type"]}, which a strength '
+            'sweep (DebiasSweepTestLoop) would replace; test one strength '
+            'at a time with --tde-alpha instead')
+    if loop.get('type') != 'DebiasSweepTestLoop':
+        loop = dict(fp16=loop['fp16']) if 'fp16' in loop else {}
+    loop['type'] = 'DebiasSweepTestLoop'
+    options = dict(
+        alphas=args.tde_alphas,
+        norcal_gammas=args.norcal_gammas,
+        class_counts=args.class_counts,
+        select_on=args.select_on,
+        out_dir=args.sweep_out)
+    loop.update({k: v for k, v in options.items() if v is not None})
+    if args.count_by != 'instance' or 'count' not in loop:
+        loop['count'] = f'{args.count_by}_count'
+    if args.select_on or 'select_metric' not in loop:
+        loop['select_metric'] = args.select_metric
+    cfg.test_cfg = loop
 
 
 def apply_tta(cfg: Config) -> Config:
@@ -182,6 +272,8 @@ def main():
             use_tde=False if args.no_tde else None)
     if args.eval:
         set_eval_metrics(cfg, args.eval)
+    if args.sweep:
+        set_sweep_loop(cfg, args)
 
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -195,7 +287,7 @@ def main():
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
         cfg = apply_tta(cfg)
-    add_custom_hooks(cfg, 'ClassCountCheckHook')
+    add_custom_hooks(cfg, 'ClassCountCheckHook', 'TrainClassCountsHook')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -99,7 +99,8 @@ def main():
         cfg.resume = True
         cfg.load_from = args.resume
 
-    add_custom_hooks(cfg, 'ClassCountCheckHook', 'IterationSeedHook')
+    add_custom_hooks(cfg, 'ClassCountCheckHook', 'IterationSeedHook',
+                     'TrainClassCountsHook')
 
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

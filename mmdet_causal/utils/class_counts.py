@@ -1,0 +1,125 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""Per-class training counts, for post-hoc calibration (NorCal).
+
+Two sources, never the test set:
+
+* an LVIS (or COCO) format training annotation file, whose categories carry
+  ``instance_count`` and ``image_count`` (LVIS v1 does; otherwise they are
+  counted from its annotations);
+* a checkpoint trained by ``tools/train.py``: ``TrainClassCountsHook`` stores
+  the counts of the training set it saw in ``meta['class_counts']``.
+
+Classes are in the order mmdet's LVIS/COCO datasets give them labels: the
+order of the file's categories.
+"""
+import json
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.logging import print_log
+
+COUNT_FIELDS = ('instance_count', 'image_count')
+
+
+def check_count_field(count: str) -> str:
+    if count not in COUNT_FIELDS:
+        raise ValueError(f'count must be one of {COUNT_FIELDS}, got {count!r}')
+    return count
+
+
+def counts_from_lvis_json(ann_file: str) -> Dict[str, list]:
+    """``dict(classes, instance_count, image_count)`` of an LVIS/COCO-format
+    annotation file, in the file's category order (mmdet's labels)."""
+    with open(ann_file) as f:
+        data = json.load(f)
+    if 'categories' not in data:
+        raise ValueError(f'{ann_file} has no "categories"; give the LVIS v1 '
+                         'train annotation file')
+    cats = data['categories']
+    record = dict(classes=[c['name'] for c in cats], source=ann_file)
+    have = all(all(f in c for f in COUNT_FIELDS) for c in cats)
+    if have:
+        for field in COUNT_FIELDS:
+            record[field] = [int(c[field]) for c in cats]
+        return record
+    # COCO-style file: count from its annotations
+    index = {c['id']: i for i, c in enumerate(cats)}
+    instances = [0] * len(cats)
+    images = [set() for _ in cats]
+    for ann in data.get('annotations', []):
+        if ann.get('iscrowd', 0):
+            continue
+        i = index[ann['category_id']]
+        instances[i] += 1
+        images[i].add(ann['image_id'])
+    record.update(
+        instance_count=instances, image_count=[len(s) for s in images])
+    return record
+
+
+def _leaf_datasets(dataset) -> list:
+    """The datasets holding the data under mmengine/mmdet wrappers (repeat
+    factors and repeats do not change a class's count)."""
+    if hasattr(dataset, 'datasets'):  # ConcatDataset
+        return [d for sub in dataset.datasets for d in _leaf_datasets(sub)]
+    if hasattr(dataset, 'dataset'):  # ClassBalanced / Repeat dataset
+        return _leaf_datasets(dataset.dataset)
+    return [dataset]
+
+
+def counts_from_dataset(dataset) -> Dict[str, list]:
+    """``dict(classes, instance_count, image_count)`` of a built mmdet
+    dataset, from the instances it loaded (``ignore_flag == 0``); wrappers
+    such as ``ClassBalancedDataset`` (RFS) count each image once."""
+    leaves = _leaf_datasets(dataset)
+    classes = list(leaves[0].metainfo.get('classes', ()))
+    num = len(classes)
+    instances = [0] * num
+    images = [0] * num
+    for leaf in leaves:
+        leaf.full_init()
+        for i in range(len(leaf)):
+            labels = [
+                inst['bbox_label']
+                for inst in leaf.get_data_info(i).get('instances', [])
+                if not inst.get('ignore_flag', 0)
+            ]
+            for label in labels:
+                instances[label] += 1
+            for label in set(labels):
+                images[label] += 1
+    return dict(
+        classes=classes,
+        instance_count=instances,
+        image_count=images,
+        source=type(dataset).__name__)
+
+
+def select_counts(record: Dict[str, list],
+                  count: str = 'instance_count',
+                  classes: Optional[Sequence[str]] = None) -> List[int]:
+    """One count per class from a counts record, checked against the classes
+    the model is tested on.
+
+    Raises:
+        ValueError: If the number of classes differs.
+    """
+    check_count_field(count)
+    counts = list(record[count])
+    if classes is not None:
+        classes = list(classes)
+        if len(classes) != len(counts):
+            raise ValueError(
+                f'the class counts ({record.get("source")}) have '
+                f'{len(counts)} classes, the test dataset {len(classes)}; '
+                'give the counts of the training set of this model')
+        names = record.get('classes')
+        if names and list(names) != classes:
+            diff = next(i for i, (a, b) in enumerate(zip(names, classes))
+                        if a != b)
+            print_log(
+                f'class counts ({record.get("source")}): class {diff} is '
+                f'"{names[diff]}" there and "{classes[diff]}" in the test '
+                'dataset; counts are taken in label order',
+                logger='current',
+                level=30)
+    return counts
