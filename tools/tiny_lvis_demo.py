@@ -1,12 +1,16 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """The main job on the built-in tiny LVIS, end to end, on any machine.
 
-1. writes the tiny LVIS (deterministic, seeded) under data/tiny_lvis;
+1. writes the tiny LVIS (deterministic, seeded) under data/tiny_lvis: train,
+   a held-out split carved from train, and val;
 2. trains the tiny causal HTC with tools/train.py;
-3. tests it with tools/test.py --eval bbox segm: the plain de-confounded
-   model (alpha 0), TDE at the published alpha, and TDE at the
-   rule-of-thumb alpha the heads report;
-4. prints AP, AP50, APr, APc, APf per iou type for each;
+3. tests it with tools/test.py --eval bbox segm: one pass over six TDE
+   alphas and one over five NorCal gammas (on the plain de-confounded model,
+   alpha 0), each strength chosen on the held-out split (--select-on) and
+   reported on val; and TDE at the rule-of-thumb alpha the heads report;
+4. prints AP, AP50, APr, APc, APf per iou type for: the plain de-confounded
+   model, TDE at the published alpha 1.5, at the rule of thumb, at the
+   alpha chosen on the held-out split, and NorCal at the gamma chosen there;
 5. compares the table with the committed expected one (the README's,
    ``benchmarks/results/tiny_demo/expected.json``) and says plainly whether
    this machine printed the same numbers, and if not, what differs in the
@@ -29,6 +33,9 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 CONFIG = 'configs/tiny/htc-causal_r18_fpn_tiny-lvis.py'
+ALPHAS = ('0', '0.5', '1', '1.5', '2', '2.5')
+GAMMAS = ('0', '0.25', '0.5', '0.75', '1')
+SELECT_METRIC = 'bbox_AP'
 COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
 EXPECTED = osp.join(ROOT, 'benchmarks', 'results', 'tiny_demo',
                     'expected.json')
@@ -211,30 +218,47 @@ def main():
         'lvis_v1_val.json'
     ]
 
+    heldout = f'{args.data_root}/annotations/lvis_v1_heldout.json'
+
     def evaluate(name, extra):
-        out = osp.join(args.work_dir, f'metrics_{name}.json')
+        out = osp.join(args.work_dir, name)
         run([
-            py, 'tools/test.py', args.config, ckpt, '--work-dir',
-            args.work_dir, '--eval', 'bbox', 'segm', '--metrics-out', out,
+            py, 'tools/test.py', args.config, ckpt, '--work-dir', out,
+            '--eval', 'bbox', 'segm', '--metrics-out',
+            osp.join(out, 'metrics.json'), '--sweep-out', out,
             '--cfg-options'
         ] + test_options + extra)
-        with open(osp.join(ROOT, out)) as f:
+        name = 'sweep.json' if '--select-on' in extra else 'metrics.json'
+        with open(osp.join(ROOT, out, name)) as f:
             return json.load(f)
 
-    rows = []
-    plain = evaluate('alpha0', ['--tde-alpha', '0'])
-    rows.append(('de-confound (alpha 0)', plain['metrics']))
-    tde = evaluate('tde', [])
-    rows.append(('TDE (alpha 1.5)', tde['metrics']))
+    select = ['--select-on', heldout, '--select-metric', SELECT_METRIC]
+    tde = evaluate('sweep_tde', ['--tde-alphas', *ALPHAS] + select)
+    norcal = evaluate('sweep_norcal',
+                      ['--tde-alphas', '0', '--norcal-gammas', *GAMMAS] +
+                      select)
     alpha = tde['rule_of_thumb_alpha']
+    chosen_alpha = tde['selected']['strength']['alpha']
+    chosen_gamma = norcal['selected']['strength']['gamma']
+    rows = [('de-confound (alpha 0)', tde['test']['alpha=0']),
+            ('TDE (alpha 1.5)', tde['test']['alpha=1.5'])]
     if alpha is not None:
         thumb = evaluate('thumb', ['--tde-alpha', f'{alpha:.3f}'])
         rows.append((f'TDE (rule of thumb {alpha:.2f})', thumb['metrics']))
+    rows += [(f'TDE (held-out alpha {chosen_alpha:g})',
+              tde['selected']['test_metrics']),
+             (f'NorCal (held-out gamma {chosen_gamma:g})',
+              norcal['selected']['test_metrics'])]
+    for name, sweep in (('TDE alpha', tde), ('NorCal gamma', norcal)):
+        key = sweep['selected']['select_metric']
+        print(f'\n{name} on the held-out split ({key}, %): ' + ', '.join(
+            f'{n} {100 * m[key]:.1f}' for n, m in sweep['select'].items()))
     table = format_table(rows)
     summary = osp.join(ROOT, args.work_dir, 'summary.txt')
     with open(summary, 'w') as f:
         f.write(table + '\n')
-    print('\nTiny LVIS, causal HTC (LVIS metric, %):')
+    print('\nTiny LVIS val, causal HTC (LVIS metric, %; strengths chosen '
+          'on the held-out split):')
     print(table)
     env = environment(args.data_root)
     record = dict(
@@ -243,6 +267,8 @@ def main():
             for k, v in metrics.items() if k.split('_')[-1] in COLUMNS
         }) for name, metrics in rows],
         rule_of_thumb_alpha=alpha,
+        selected=dict(
+            alpha=chosen_alpha, gamma=chosen_gamma, metric=SELECT_METRIC),
         environment=env)
     with open(osp.join(ROOT, args.work_dir, 'summary.json'), 'w') as f:
         json.dump(record, f, indent=1)

@@ -15,6 +15,7 @@ from mmengine.config import Config
 
 import mmdet_causal  # noqa: F401
 from mmdet_causal.testing import TinyLVISSpec, generate_tiny_lvis
+from mmdet_causal.testing.cpu_distributed import run_on_cpu_ranks
 from mmdet_causal.utils import causal_bbox_heads, configure_tde
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
@@ -61,125 +62,252 @@ class TestTDESwitches(unittest.TestCase):
         self.assertIn('exclude each other', out.stderr)
 
 
+def _run(args):
+    """Run a tool; on failure, fail with the end of its stderr."""
+    proc = subprocess.run([sys.executable] + args,
+                          cwd=ROOT,
+                          capture_output=True,
+                          text=True)
+    if proc.returncode:
+        raise AssertionError(f'{" ".join(args[:1])} exited with '
+                             f'{proc.returncode}:\n{proc.stderr[-3000:]}')
+    return proc
+
+
 class TestTrainTestEndToEnd(unittest.TestCase):
+    """One small training with tools/train.py; every test below tests its
+    checkpoint with tools/test.py."""
 
-    def test_train_then_test_with_lvis_metrics(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            data = osp.join(tmp, 'data')
-            generate_tiny_lvis(data, SMALL)
-            work = osp.join(tmp, 'work')
-            # every dataloader and evaluator at the generated data: the
-            # runner builds the val evaluator (which loads its ann_file) even
-            # when no validation runs
-            data_opts = [
-                f'{split}_dataloader.dataset.data_root={data}/'
-                for split in ('train', 'val', 'test')
-            ] + [
-                f'{split}_evaluator.ann_file={data}/annotations/'
-                'lvis_v1_val.json' for split in ('val', 'test')
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = cls._tmp.name
+        cls.data = data = osp.join(tmp, 'data')
+        cls.paths = generate_tiny_lvis(data, SMALL)
+        cls.work = work = osp.join(tmp, 'work')
+        # every dataloader and evaluator at the generated data: the
+        # runner builds the val evaluator (which loads its ann_file) even
+        # when no validation runs
+        cls.data_opts = [
+            f'{split}_dataloader.dataset.data_root={data}/'
+            for split in ('train', 'val', 'test')
+        ] + [
+            f'{split}_evaluator.ann_file={data}/annotations/'
+            'lvis_v1_val.json' for split in ('val', 'test')
+        ]
+        cls.test_opts = [
+            'test_dataloader.num_workers=0',
+            'test_dataloader.persistent_workers=False'
+        ] + cls.data_opts
+        _run([
+            'tools/train.py', CAUSAL, '--work-dir', work, '--cfg-options',
+            'train_cfg.max_epochs=1', 'default_hooks.checkpoint.interval=1',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False'
+        ] + cls.data_opts)
+        cls.ckpt = osp.join(work, 'epoch_1.pth')
+        cls.results, cls.stdout = {}, {}
+        for name, extra in (('tde', []), ('plain', ['--no-tde'])):
+            out = osp.join(work, f'{name}.json')
+            proc = _run([
+                'tools/test.py', CAUSAL, cls.ckpt, '--work-dir', work,
+                '--eval', 'bbox', 'segm', '--metrics-out', out,
+                '--cfg-options'
+            ] + cls.test_opts + extra)
+            cls.stdout[name] = proc.stdout
+            with open(out) as f:
+                cls.results[name] = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def assertMetricsEqual(self, got, ref, msg=''):
+        self.assertEqual(set(got), set(ref), msg)
+        for key, value in ref.items():
+            self.assertAlmostEqual(
+                got[key], value, delta=1e-6, msg=f'{msg} {key}')
+
+    def test_checkpoint_and_lvis_metrics(self):
+        state = torch.load(self.ckpt, map_location='cpu', weights_only=False)
+        embeds = [k for k in state['state_dict'] if k.endswith('causal_embed')]
+        self.assertEqual(len(embeds), 3)
+        for key in embeds:
+            self.assertTrue(torch.isfinite(state['state_dict'][key]).all())
+            self.assertGreater(state['state_dict'][key].abs().sum(), 0)
+        # the training set's class counts travel with the checkpoint
+        with open(self.paths['train']) as f:
+            train = json.load(f)
+        counts = state['meta']['class_counts']
+        self.assertEqual(counts['classes'],
+                         [c['name'] for c in train['categories']])
+        for i, cat in enumerate(train['categories']):
+            anns = [
+                a for a in train['annotations']
+                if a['category_id'] == cat['id']
             ]
-            subprocess.run(
-                [
-                    sys.executable, 'tools/train.py', CAUSAL, '--work-dir',
-                    work, '--cfg-options', 'train_cfg.max_epochs=1',
-                    'default_hooks.checkpoint.interval=1',
-                    'train_dataloader.num_workers=0',
-                    'train_dataloader.persistent_workers=False'
-                ] + data_opts,
-                cwd=ROOT,
-                check=True,
-                capture_output=True)
-            ckpt = osp.join(work, 'epoch_1.pth')
-            state = torch.load(ckpt, map_location='cpu', weights_only=False)
-            embeds = [
-                k for k in state['state_dict'] if k.endswith('causal_embed')
-            ]
-            self.assertEqual(len(embeds), 3)
-            for key in embeds:
-                self.assertTrue(torch.isfinite(state['state_dict'][key]).all())
-                self.assertGreater(state['state_dict'][key].abs().sum(), 0)
+            self.assertEqual(counts['instance_count'][i], len(anns))
+            self.assertEqual(counts['image_count'][i],
+                             len({a['image_id']
+                                  for a in anns}))
 
-            results, stdout = {}, {}
-            for name, extra in (('tde', []), ('plain', ['--no-tde'])):
-                out = osp.join(work, f'{name}.json')
-                proc = subprocess.run(
-                    [
-                        sys.executable, 'tools/test.py', CAUSAL, ckpt,
-                        '--work-dir', work, '--eval', 'bbox', 'segm',
-                        '--metrics-out', out, '--cfg-options',
-                        'test_dataloader.num_workers=0',
-                        'test_dataloader.persistent_workers=False'
-                    ] + data_opts + extra,
-                    cwd=ROOT,
-                    check=True,
-                    capture_output=True,
-                    text=True)
-                stdout[name] = proc.stdout
-                with open(out) as f:
-                    results[name] = json.load(f)
-            metrics = results['tde']['metrics']
-            for iou in ('bbox', 'segm'):
-                for key in ('AP', 'AP50', 'APr', 'APc', 'APf'):
-                    self.assertIn(f'lvis/{iou}_{key}', metrics)
-            # the heads report cos for the rule-of-thumb alpha with TDE on
-            self.assertEqual(len(results['tde']['cos_stats']), 3)
-            self.assertGreater(results['tde']['cos_stats'][0]['num_rois'], 0)
-            self.assertIn('rule-of-thumb alpha', stdout['tde'])
-            means = [s['mean'] for s in results['tde']['cos_stats']]
-            self.assertAlmostEqual(results['tde']['rule_of_thumb_alpha'],
-                                   1 / (sum(means) / len(means)))
-            # --no-tde: plain cosine scores, nothing recorded
-            self.assertEqual(results['plain']['cos_stats'][0]['num_rois'], 0)
+        metrics = self.results['tde']['metrics']
+        for iou in ('bbox', 'segm'):
+            for key in ('AP', 'AP50', 'APr', 'APc', 'APf'):
+                self.assertIn(f'lvis/{iou}_{key}', metrics)
+        # the heads report cos for the rule-of-thumb alpha with TDE on
+        tde = self.results['tde']
+        self.assertEqual(len(tde['cos_stats']), 3)
+        self.assertGreater(tde['cos_stats'][0]['num_rois'], 0)
+        self.assertIn('rule-of-thumb alpha', self.stdout['tde'])
+        means = [s['mean'] for s in tde['cos_stats']]
+        self.assertAlmostEqual(tde['rule_of_thumb_alpha'],
+                               1 / (sum(means) / len(means)))
+        # --no-tde: plain cosine scores, nothing recorded
+        self.assertEqual(self.results['plain']['cos_stats'][0]['num_rois'], 0)
 
-            # a checkpoint without the moving averages (as a stock model's
-            # would be): one warning for the whole run, not one per head,
-            # and none per image
-            stock_like = osp.join(work, 'no_embed.pth')
-            state = torch.load(ckpt, map_location='cpu', weights_only=False)
-            state['state_dict'] = {
-                k: v
-                for k, v in state['state_dict'].items()
-                if not k.endswith('causal_embed')
-            }
-            torch.save(state, stock_like)
-            proc = subprocess.run(
-                [
-                    sys.executable, 'tools/test.py', CAUSAL, stock_like,
-                    '--work-dir', work, '--eval', 'bbox', '--cfg-options',
-                    'test_dataloader.num_workers=0',
-                    'test_dataloader.persistent_workers=False'
-                ] + data_opts,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
-                text=True)
-            self.assertEqual((proc.stdout + proc.stderr).count(
-                'causal_embed is missing from the checkpoint or all zeros'), 1)
+    def test_untrained_average_warns_once(self):
+        """A checkpoint without the moving averages (as a stock model's
+        would be): one warning for the whole run, not one per head, and
+        none per image."""
+        stock_like = osp.join(self.work, 'no_embed.pth')
+        state = torch.load(self.ckpt, map_location='cpu', weights_only=False)
+        state['state_dict'] = {
+            k: v
+            for k, v in state['state_dict'].items()
+            if not k.endswith('causal_embed')
+        }
+        torch.save(state, stock_like)
+        proc = _run([
+            'tools/test.py', CAUSAL, stock_like, '--work-dir', self.work,
+            '--eval', 'bbox', '--cfg-options'
+        ] + self.test_opts)
+        self.assertEqual((proc.stdout + proc.stderr).count(
+            'causal_embed is missing from the checkpoint or all zeros'), 1)
 
-            # the one-pass sweep reports, per alpha, what tools/test.py does
-            sweep_dir = osp.join(work, 'sweep')
-            subprocess.run(
-                [
-                    sys.executable, 'tools/sweep_alpha.py', CAUSAL, ckpt,
-                    '--alphas', '0', '1.5', '--eval', 'bbox', 'segm', '--out',
-                    sweep_dir, '--cfg-options',
-                    'test_dataloader.num_workers=0',
-                    'test_dataloader.persistent_workers=False'
-                ] + data_opts,
-                cwd=ROOT,
-                check=True,
-                capture_output=True)
-            with open(osp.join(sweep_dir, 'sweep.json')) as f:
-                sweep = json.load(f)
-            for alpha, ref in (('1.5', results['tde']), ('0.0',
-                                                         results['plain'])):
-                got = sweep['metrics'][alpha]
-                self.assertEqual(set(got), set(ref['metrics']))
-                for key, value in ref['metrics'].items():
-                    self.assertAlmostEqual(
-                        got[key], value, delta=1e-6, msg=f'{alpha} {key}')
-            self.assertTrue(osp.exists(osp.join(sweep_dir, 'sweep.png')))
-            self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
+    def test_alpha_sweep_equals_tools_test(self):
+        """The one-pass sweep (through the sweep_alpha.py alias) reports,
+        per alpha, what tools/test.py does."""
+        sweep_dir = osp.join(self.work, 'sweep_alpha')
+        _run([
+            'tools/sweep_alpha.py', CAUSAL, self.ckpt, '--alphas', '0', '1.5',
+            '--eval', 'bbox', 'segm', '--out', sweep_dir, '--cfg-options'
+        ] + self.test_opts)
+        with open(osp.join(sweep_dir, 'sweep.json')) as f:
+            sweep = json.load(f)
+        self.assertEqual(list(sweep['test']), ['alpha=0', 'alpha=1.5'])
+        self.assertMetricsEqual(sweep['test']['alpha=1.5'],
+                                self.results['tde']['metrics'], 'alpha 1.5')
+        self.assertMetricsEqual(sweep['test']['alpha=0'],
+                                self.results['plain']['metrics'], 'alpha 0')
+        self.assertTrue(osp.exists(osp.join(sweep_dir, 'sweep.png')))
+        self.assertIn('| alpha=1.5 |',
+                      open(osp.join(sweep_dir, 'sweep.md')).read())
+        self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
+
+    def sweep(self, name, *flags):
+        out = osp.join(self.work, name)
+        return [
+            CAUSAL, self.ckpt, '--work-dir', out, '--sweep-out', out,
+            '--eval', 'bbox', 'segm', '--metrics-out',
+            osp.join(out, 'metrics.json'), *flags, '--cfg-options'
+        ] + self.test_opts, out
+
+    def held_out_file(self):
+        """A selection file other than the test one: the small spec's own
+        held-out split is empty (too few images per class to lend any), so
+        half of val stands in for it."""
+        with open(self.paths['val']) as f:
+            val = json.load(f)
+        keep = {img['id'] for img in val['images'][::2]}
+        val['images'] = [img for img in val['images'] if img['id'] in keep]
+        val['annotations'] = [
+            a for a in val['annotations'] if a['image_id'] in keep
+        ]
+        path = osp.join(self.data, 'annotations', 'select.json')
+        with open(path, 'w') as f:
+            json.dump(val, f)
+        return path
+
+    def test_norcal_from_the_checkpoint_chosen_on_the_held_out_split(self):
+        argv, out = self.sweep('norcal', '--norcal-gammas', '0', '0.5', '1',
+                               '--select-on', self.held_out_file(),
+                               '--select-metric', 'bbox_AP')
+        _run(['tools/test.py'] + argv)
+        with open(osp.join(out, 'sweep.json')) as f:
+            sweep = json.load(f)
+        with open(osp.join(out, 'metrics.json')) as f:
+            metrics = json.load(f)['metrics']
+        # counts from the checkpoint; gamma 0 is the model as configured
+        self.assertEqual(sweep['class_counts']['source'], 'checkpoint')
+        self.assertMetricsEqual(sweep['test']['gamma=0'],
+                                self.results['tde']['metrics'], 'gamma 0')
+        self.assertNotEqual(sweep['test']['gamma=1']['lvis/bbox_AP'],
+                            sweep['test']['gamma=0']['lvis/bbox_AP'])
+        # the strength is the held-out split's best; the test set is
+        # reported at it under the plain keys
+        select = sweep['select']
+        best = max(select, key=lambda n: select[n]['lvis/bbox_AP'])
+        self.assertEqual(sweep['selected']['name'], best)
+        self.assertEqual(sweep['selected']['select_value'],
+                         select[best]['lvis/bbox_AP'])
+        self.assertMetricsEqual(sweep['selected']['test_metrics'],
+                                sweep['test'][best])
+        for key, value in sweep['test'][best].items():
+            self.assertAlmostEqual(metrics[key], value, delta=1e-6)
+        # the held-out split is its own evaluation, not the test set's
+        self.assertNotEqual(select['gamma=0'], sweep['test']['gamma=0'])
+
+    def test_empty_selection_set_is_named(self):
+        with open(self.paths['heldout']) as f:  # too small a set to carve
+            self.assertEqual(json.load(f)['images'], [])
+        argv, _ = self.sweep('empty_select', '--tde-alphas', '0', '1',
+                             '--select-on', self.paths['heldout'])
+        proc = subprocess.run([sys.executable, 'tools/test.py'] + argv,
+                              cwd=ROOT,
+                              capture_output=True,
+                              text=True)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn('has no images to test', proc.stderr)
+
+    def test_norcal_counts_never_from_the_test_set(self):
+        argv, _ = self.sweep('bad_counts', '--norcal-gammas', '0.5',
+                             '--class-counts',
+                             f'{self.data}/annotations/lvis_v1_val.json')
+        proc = subprocess.run([sys.executable, 'tools/test.py'] + argv,
+                              cwd=ROOT,
+                              capture_output=True,
+                              text=True)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn('training set only', proc.stderr)
+
+    def test_two_processes_equal_one(self):
+        """tools/dist_test.sh ... 2 --tde-alphas ... --norcal-gammas ...:
+        two gloo processes, each testing half the images, report the
+        metrics of one process."""
+        flags = ('--tde-alphas', '0', '1.5', '--norcal-gammas', '0', '0.5')
+        one, one_out = self.sweep('one_process', *flags)
+        _run(['tools/test.py'] + one)
+        two, two_out = self.sweep('two_processes', *flags)
+        # tools/dist_test.sh ... 2 on the CPU (see run_on_cpu_ranks)
+        run_on_cpu_ranks(
+            osp.join(ROOT, 'tools', 'test.py'),
+            two + ['env_cfg.dist_cfg.backend=gloo'],
+            nprocs=2,
+            threads=1)
+        reports = []
+        for out in (one_out, two_out):
+            with open(osp.join(out, 'sweep.json')) as f:
+                reports.append(json.load(f))
+        self.assertEqual(list(reports[0]['test']), [
+            'alpha=0,gamma=0', 'alpha=0,gamma=0.5', 'alpha=1.5,gamma=0',
+            'alpha=1.5,gamma=0.5'
+        ])
+        self.assertEqual([r['world_size'] for r in reports], [1, 2])
+        for name, ref in reports[0]['test'].items():
+            self.assertMetricsEqual(reports[1]['test'][name], ref, name)
+        self.assertGreater(reports[0]['test']['alpha=0,gamma=0']
+                           ['lvis/bbox_AP'], 0)
 
 
 class TestBadConfig(unittest.TestCase):

@@ -6,7 +6,7 @@ from typing import Dict, Optional, Sequence, Union
 
 import torch
 from mmdet.registry import LOOPS
-from mmengine.dist import is_main_process
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, autocast
@@ -141,8 +141,17 @@ class DebiasSweepTestLoop(TestLoop):
             self.select_on = select_on
             select_cfg = copy.deepcopy(loader_cfg)
             _innermost_dataset_cfg(select_cfg)['ann_file'] = select_on
-            self.select_dataloader = runner.build_dataloader(
-                select_cfg, seed=runner.seed)
+            try:
+                self.select_dataloader = runner.build_dataloader(
+                    select_cfg, seed=runner.seed)
+            except ValueError as e:
+                if 'need at least one array' not in str(e):
+                    raise
+                # mmengine's message for a dataset without images
+                raise ValueError(
+                    f'the selection set {select_on} has no images to test '
+                    '(after the test dataset\'s filters); carve a larger '
+                    'held-out split') from e
             select_eval_cfg = copy.deepcopy(evaluator_cfg)
             for m in _metric_cfgs(select_eval_cfg):
                 if 'ann_file' in m:
@@ -337,6 +346,7 @@ class DebiasSweepTestLoop(TestLoop):
                     count=self.count),
                 cos_stats=cos_stats,
                 rule_of_thumb_alpha=rule_of_thumb_alpha(cos_stats),
+                world_size=get_world_size(),
                 inference_s=inference_s,
                 total_s=time.perf_counter() - start)
             table = write_sweep_report(self.out_dir, report, self.settings)
