@@ -1,12 +1,16 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """tools/train.py and tools/test.py end to end on a small tiny-LVIS, and the
 TDE switches of tools/test.py."""
+import contextlib
+import importlib.util
+import io
 import json
 import os.path as osp
 import subprocess
 import sys
 import tempfile
 import unittest
+import unittest.mock
 
 import torch
 from mmdet.registry import MODELS
@@ -64,14 +68,71 @@ class TestTDESwitches(unittest.TestCase):
 
 def _run(args):
     """Run a tool; on failure, fail with the end of its stderr."""
-    proc = subprocess.run([sys.executable] + args,
-                          cwd=ROOT,
-                          capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable] + args, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
         raise AssertionError(f'{" ".join(args[:1])} exited with '
                              f'{proc.returncode}:\n{proc.stderr[-3000:]}')
     return proc
+
+
+class TestSweepFlags(unittest.TestCase):
+    """tools/test.py's sweep flags become a DebiasSweepTestLoop config,
+    merged over one the config already has."""
+
+    @classmethod
+    def setUpClass(cls):
+        spec = importlib.util.spec_from_file_location(
+            'mmdet_causal_test_tool', osp.join(ROOT, 'tools', 'test.py'))
+        cls.tool = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.tool)
+
+    def args(self, *argv):
+        with unittest.mock.patch.object(sys, 'argv',
+                                        ['test.py', 'CFG', 'CKPT', *argv]):
+            return self.tool.parse_args()
+
+    def test_flags_set_the_loop(self):
+        cfg = Config(dict(test_cfg=dict(type='TestLoop', fp16=True)))
+        self.tool.set_sweep_loop(
+            cfg,
+            self.args('--tde-alphas', '0', '1', '--norcal-gamma', '0.5',
+                      '--count-by', 'image', '--select-on', 'h.json'))
+        self.assertEqual(
+            dict(cfg.test_cfg),
+            dict(
+                type='DebiasSweepTestLoop',
+                fp16=True,
+                alphas=[0.0, 1.0],
+                norcal_gammas=[0.5],
+                select_on='h.json',
+                count='image_count',
+                select_metric='bbox_AP'))
+
+    def test_flags_merge_over_a_config_loop(self):
+        cfg = Config(
+            dict(
+                test_cfg=dict(
+                    type='DebiasSweepTestLoop',
+                    alphas=[0.5],
+                    class_counts='train.json',
+                    select_on='h.json',
+                    select_metric='segm_APr')))
+        self.tool.set_sweep_loop(cfg, self.args('--tde-alphas', '1', '2'))
+        self.assertEqual(cfg.test_cfg.alphas, [1.0, 2.0])
+        self.assertEqual(cfg.test_cfg.class_counts, 'train.json')
+        self.assertEqual(cfg.test_cfg.select_metric, 'segm_APr')
+
+    def test_refusals(self):
+        cfg = Config(dict(test_cfg=dict(type='MyTestLoop')))
+        with self.assertRaisesRegex(ValueError, 'MyTestLoop'):
+            self.tool.set_sweep_loop(cfg, self.args('--tde-alphas', '1'))
+        for argv in (('--tde-alphas', '1', '--tde-alpha',
+                      '2'), ('--norcal-gammas', '1', '--out', 'x.pkl'),
+                     ('--norcal-gamma', '1', '--norcal-gammas', '2')):
+            with self.assertRaises(SystemExit), \
+                    contextlib.redirect_stderr(io.StringIO()):
+                self.args(*argv)
 
 
 class TestTrainTestEndToEnd(unittest.TestCase):
@@ -111,8 +172,7 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             out = osp.join(work, f'{name}.json')
             proc = _run([
                 'tools/test.py', CAUSAL, cls.ckpt, '--work-dir', work,
-                '--eval', 'bbox', 'segm', '--metrics-out', out,
-                '--cfg-options'
+                '--eval', 'bbox', 'segm', '--metrics-out', out, '--cfg-options'
             ] + cls.test_opts + extra)
             cls.stdout[name] = proc.stdout
             with open(out) as f:
@@ -205,11 +265,25 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                       open(osp.join(sweep_dir, 'sweep.md')).read())
         self.assertIsNotNone(sweep['rule_of_thumb_alpha'])
 
+    def test_sweep_from_the_config(self):
+        """No sweep flag: the config's own test_cfg names the loop."""
+        out = osp.join(self.work, 'config_loop')
+        _run([
+            'tools/test.py', CAUSAL, self.ckpt, '--work-dir', out, '--eval',
+            'bbox', 'segm', '--cfg-options',
+            'test_cfg.type=DebiasSweepTestLoop', 'test_cfg.alphas=[1.5]',
+            f'test_cfg.out_dir={out}'
+        ] + self.test_opts)
+        with open(osp.join(out, 'sweep.json')) as f:
+            sweep = json.load(f)
+        self.assertMetricsEqual(sweep['test']['alpha=1.5'],
+                                self.results['tde']['metrics'])
+
     def sweep(self, name, *flags):
         out = osp.join(self.work, name)
         return [
-            CAUSAL, self.ckpt, '--work-dir', out, '--sweep-out', out,
-            '--eval', 'bbox', 'segm', '--metrics-out',
+            CAUSAL, self.ckpt, '--work-dir', out, '--sweep-out', out, '--eval',
+            'bbox', 'segm', '--metrics-out',
             osp.join(out, 'metrics.json'), *flags, '--cfg-options'
         ] + self.test_opts, out
 
@@ -230,9 +304,10 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         return path
 
     def test_norcal_from_the_checkpoint_chosen_on_the_held_out_split(self):
-        argv, out = self.sweep('norcal', '--norcal-gammas', '0', '0.5', '1',
-                               '--select-on', self.held_out_file(),
-                               '--select-metric', 'bbox_AP')
+        argv, out = self.sweep('norcal', '--norcal-gammas',
+                               '0', '0.5', '1', '--select-on',
+                               self.held_out_file(), '--select-metric',
+                               'bbox_AP')
         _run(['tools/test.py'] + argv)
         with open(osp.join(out, 'sweep.json')) as f:
             sweep = json.load(f)
@@ -263,10 +338,11 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             self.assertEqual(json.load(f)['images'], [])
         argv, _ = self.sweep('empty_select', '--tde-alphas', '0', '1',
                              '--select-on', self.paths['heldout'])
-        proc = subprocess.run([sys.executable, 'tools/test.py'] + argv,
-                              cwd=ROOT,
-                              capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, 'tools/test.py'] + argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn('has no images to test', proc.stderr)
 
@@ -274,10 +350,11 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         argv, _ = self.sweep('bad_counts', '--norcal-gammas', '0.5',
                              '--class-counts',
                              f'{self.data}/annotations/lvis_v1_val.json')
-        proc = subprocess.run([sys.executable, 'tools/test.py'] + argv,
-                              cwd=ROOT,
-                              capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            [sys.executable, 'tools/test.py'] + argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn('training set only', proc.stderr)
 
@@ -299,15 +376,16 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         for out in (one_out, two_out):
             with open(osp.join(out, 'sweep.json')) as f:
                 reports.append(json.load(f))
-        self.assertEqual(list(reports[0]['test']), [
-            'alpha=0,gamma=0', 'alpha=0,gamma=0.5', 'alpha=1.5,gamma=0',
-            'alpha=1.5,gamma=0.5'
-        ])
+        self.assertEqual(
+            list(reports[0]['test']), [
+                'alpha=0,gamma=0', 'alpha=0,gamma=0.5', 'alpha=1.5,gamma=0',
+                'alpha=1.5,gamma=0.5'
+            ])
         self.assertEqual([r['world_size'] for r in reports], [1, 2])
         for name, ref in reports[0]['test'].items():
             self.assertMetricsEqual(reports[1]['test'][name], ref, name)
-        self.assertGreater(reports[0]['test']['alpha=0,gamma=0']
-                           ['lvis/bbox_AP'], 0)
+        self.assertGreater(
+            reports[0]['test']['alpha=0,gamma=0']['lvis/bbox_AP'], 0)
 
 
 class TestBadConfig(unittest.TestCase):

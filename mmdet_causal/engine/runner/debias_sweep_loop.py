@@ -136,9 +136,9 @@ class DebiasSweepTestLoop(TestLoop):
         self.evaluators = self._evaluators(evaluator_cfg, meta, self.evaluator)
         self.select_on = None
         if select_on is not None:
+            self.select_on = select_on  # as given, for the report
             if osp.exists(select_on):  # not relative to data_root
                 select_on = osp.abspath(select_on)
-            self.select_on = select_on
             select_cfg = copy.deepcopy(loader_cfg)
             _innermost_dataset_cfg(select_cfg)['ann_file'] = select_on
             try:
@@ -204,7 +204,10 @@ class DebiasSweepTestLoop(TestLoop):
         elif isinstance(source, str):
             forbidden = {
                 osp.realpath(p)
-                for p in (self._ann_file(self.dataloader), self.select_on) if p
+                for p in (
+                    self._ann_file(self.dataloader),
+                    self.select_on and self._ann_file(self.select_dataloader))
+                if p
             }
             if osp.realpath(source) in forbidden:
                 raise ValueError(

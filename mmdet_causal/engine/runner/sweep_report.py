@@ -90,20 +90,25 @@ def _plot(plt, path, report, settings) -> None:
     for s in settings:
         groups.setdefault(getattr(s, other), []).append(s)
     for ax, iou in zip(axes[0], ious):
-        for value, members in groups.items():
+        # one colour per value of the other knob; marker and line style
+        # tell the metric
+        for color, (value, members) in enumerate(groups.items()):
             xs = [getattr(s, knob) or 0.0 for s in members]
             suffix = '' if value is None else f' ({other} {value:g})'
-            for col, style in (('AP', 'o-'), ('APr', 's-')):
+            for col, style in (('AP', 'o-'), ('APr', 's:')):
                 ax.plot(
                     xs,
                     [100 * _value(test[s.name], iou, col) for s in members],
                     style,
+                    color=f'C{color}',
                     label=f'test {col}{suffix}')
             if select:
                 key = selected['select_metric']
                 ax.plot(
                     xs, [100 * select[s.name][key] for s in members],
                     '^--',
+                    color=f'C{color}',
+                    alpha=0.6,
                     label=f'held-out {key.split("/")[-1]}{suffix}')
         if selected:
             x = selected['strength'][knob] or 0.0
