@@ -225,8 +225,7 @@ def main():
         run([
             py, 'tools/test.py', args.config, ckpt, '--work-dir', out,
             '--eval', 'bbox', 'segm', '--metrics-out',
-            osp.join(out, 'metrics.json'), '--sweep-out', out,
-            '--cfg-options'
+            osp.join(out, 'metrics.json'), '--sweep-out', out, '--cfg-options'
         ] + test_options + extra)
         name = 'sweep.json' if '--select-on' in extra else 'metrics.json'
         with open(osp.join(ROOT, out, name)) as f:
@@ -251,8 +250,9 @@ def main():
               norcal['selected']['test_metrics'])]
     for name, sweep in (('TDE alpha', tde), ('NorCal gamma', norcal)):
         key = sweep['selected']['select_metric']
-        print(f'\n{name} on the held-out split ({key}, %): ' + ', '.join(
-            f'{n} {100 * m[key]:.1f}' for n, m in sweep['select'].items()))
+        print(f'\n{name} on the held-out split ({key}, %): ' +
+              ', '.join(f'{n} {100 * m[key]:.1f}'
+                        for n, m in sweep['select'].items()))
     table = format_table(rows)
     summary = osp.join(ROOT, args.work_dir, 'summary.txt')
     with open(summary, 'w') as f:
