@@ -95,8 +95,8 @@ def parse_args():
     sweep.add_argument(
         '--count-by',
         choices=['instance', 'image'],
-        default='instance',
-        help='NorCal N_c: training instances (the paper) or images per class')
+        help='NorCal N_c: training instances (default) or training images '
+        'per class (the NorCal authors\' code)')
     sweep.add_argument(
         '--select-on',
         metavar='ANN_FILE',
@@ -105,9 +105,8 @@ def parse_args():
         'lvis_heldout_split.py); the test metrics at it are reported')
     sweep.add_argument(
         '--select-metric',
-        default='bbox_AP',
         help='metric that chooses the strength, e.g. bbox_AP, segm_AP, '
-        'bbox_APr (default: bbox_AP)')
+        'bbox_APr (default: the config\'s, else bbox_AP)')
     sweep.add_argument(
         '--sweep-out',
         help='directory for sweep.md/json/png (default: WORK_DIR/sweep)')
@@ -151,6 +150,9 @@ def parse_args():
     if args.tde_alphas and (args.tde_alpha is not None or args.no_tde):
         parser.error('--tde-alphas sweeps alpha; drop --tde-alpha/--no-tde')
     args.sweep = bool(args.tde_alphas or args.norcal_gammas or args.select_on)
+    if args.select_on and not (args.tde_alphas or args.norcal_gammas):
+        parser.error('--select-on chooses among strengths: give them with '
+                     '--tde-alphas and/or --norcal-gammas')
     if args.sweep and (args.out or args.tta):
         parser.error('--out and --tta are not supported with a strength '
                      'sweep (--tde-alphas, --norcal-gammas, --select-on); '
@@ -194,13 +196,12 @@ def set_sweep_loop(cfg: Config, args) -> None:
         alphas=args.tde_alphas,
         norcal_gammas=args.norcal_gammas,
         class_counts=args.class_counts,
+        count=args.count_by and f'{args.count_by}_count',
         select_on=args.select_on,
+        select_metric=args.select_metric,
         out_dir=args.sweep_out)
+    # a flag overrides the config; an omitted one leaves it as it is
     loop.update({k: v for k, v in options.items() if v is not None})
-    if args.count_by != 'instance' or 'count' not in loop:
-        loop['count'] = f'{args.count_by}_count'
-    if args.select_on or 'select_metric' not in loop:
-        loop['select_metric'] = args.select_metric
     cfg.test_cfg = loop
 
 
@@ -243,7 +244,7 @@ def apply_tta(cfg: Config) -> Config:
 
 def report_cos(model) -> list:
     """Print each causal stage's mean cos and the rule-of-thumb alpha."""
-    stats = collect_cos_stats(model)
+    stats = collect_cos_stats(model, sync=True)  # every rank calls this
     for i, s in enumerate(stats):
         if s['mean'] is not None:
             per_head = ', '.join(f'{c:.4f}' for c in s['per_head'])

@@ -28,6 +28,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 import torch
 from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
                                     StandardRoIHead)
+from mmdet.models.roi_heads.bbox_heads import SABLHead
 from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import bbox2roi
 from mmengine.structures import InstanceData
@@ -178,6 +179,15 @@ class DebiasSweeper:
         self.cascade = isinstance(roi_head, CascadeRoIHead)
         heads = list(
             roi_head.bbox_head) if self.cascade else [roi_head.bbox_head]
+        odd = [
+            type(h).__name__ for h in heads
+            if isinstance(h, SABLHead) or not getattr(h, 'with_reg', True)
+        ]
+        if odd:
+            raise ValueError(
+                f'the one-pass sweep reproduces box heads that regress one '
+                f'delta tensor; {", ".join(odd)} do not. Run tools/test.py '
+                'once per strength instead')
         self.heads = heads
         self.sweep_alpha = any(s.alpha is not None for s in settings)
         if self.sweep_alpha:
@@ -458,9 +468,14 @@ class DebiasSweeper:
         return results_list
 
     def _to_samples(self, data_samples, results_list):
+        """One sample per image and strength, as ``add_pred_to_datasample``
+        leaves it: the input's fields (ground truth included, shared, not
+        copied) and this strength's ``pred_instances``."""
         samples = []
         for ds, res in zip(data_samples, results_list):
             sample = DetDataSample(metainfo=ds.metainfo)
+            for key in ds.keys():
+                setattr(sample, key, getattr(ds, key))
             sample.pred_instances = res
             samples.append(sample)
         return samples

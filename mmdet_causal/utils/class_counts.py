@@ -15,8 +15,6 @@ order of the file's categories.
 import json
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.logging import print_log
-
 COUNT_FIELDS = ('instance_count', 'image_count')
 
 
@@ -97,29 +95,38 @@ def counts_from_dataset(dataset) -> Dict[str, list]:
 def select_counts(record: Dict[str, list],
                   count: str = 'instance_count',
                   classes: Optional[Sequence[str]] = None) -> List[int]:
-    """One count per class from a counts record, checked against the classes
-    the model is tested on.
+    """One count per class, in the label order of ``classes`` (the test
+    dataset's): taken by name when the record names its classes (a
+    different order is followed), else in the record's order.
 
     Raises:
-        ValueError: If the number of classes differs.
+        ValueError: If the record lacks ``count``, or its classes are not
+            the test dataset's.
     """
     check_count_field(count)
-    counts = list(record[count])
-    if classes is not None:
-        classes = list(classes)
-        if len(classes) != len(counts):
+    source = record.get('source', 'the class counts')
+    if count not in record:
+        raise ValueError(f'{source} has no {count}; use --count-by with one '
+                         f'of {[f for f in COUNT_FIELDS if f in record]}')
+    counts = [int(c) for c in record[count]]
+    if classes is None:
+        return counts
+    classes = list(classes)
+    names = record.get('classes')
+    if names:
+        names = list(names)
+        if sorted(names) != sorted(classes) or len(set(names)) != len(names):
+            missing = sorted(set(classes) - set(names))[:5]
             raise ValueError(
-                f'the class counts ({record.get("source")}) have '
-                f'{len(counts)} classes, the test dataset {len(classes)}; '
-                'give the counts of the training set of this model')
-        names = record.get('classes')
-        if names and list(names) != classes:
-            diff = next(i for i, (a, b) in enumerate(zip(names, classes))
-                        if a != b)
-            print_log(
-                f'class counts ({record.get("source")}): class {diff} is '
-                f'"{names[diff]}" there and "{classes[diff]}" in the test '
-                'dataset; counts are taken in label order',
-                logger='current',
-                level=30)
+                f'the classes of {source} are not those of the test dataset '
+                f'({len(names)} against {len(classes)}; e.g. missing '
+                f'{missing}); give the class counts of the training set of '
+                'this model')
+        by_name = dict(zip(names, counts))
+        return [by_name[c] for c in classes]
+    if len(classes) != len(counts):
+        raise ValueError(
+            f'{source} has {len(counts)} classes, the test dataset '
+            f'{len(classes)}; give the counts of the training set of this '
+            'model')
     return counts

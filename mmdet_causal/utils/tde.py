@@ -78,9 +78,15 @@ def rule_of_thumb_alpha(cos_stats: List[Dict[str, object]]) -> Optional[float]:
     return len(means) / sum(means)
 
 
-def collect_cos_stats(model: nn.Module) -> List[Dict[str, object]]:
-    """``cos_stats()`` of every causal box head of a built model."""
-    return [head.cos_stats() for head in causal_bbox_heads(model)]
+def collect_cos_stats(model: nn.Module,
+                      sync: bool = False) -> List[Dict[str, object]]:
+    """``cos_stats()`` of every causal box head of a built model.
+
+    Args:
+        sync (bool): First sum the statistics over all ranks of a
+            distributed run (a collective: every rank must call it).
+    """
+    return [head.cos_stats(sync=sync) for head in causal_bbox_heads(model)]
 
 
 def add_custom_hooks(cfg, *types: str) -> None:

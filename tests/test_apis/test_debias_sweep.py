@@ -272,6 +272,10 @@ class TestNorCalSweep(unittest.TestCase):
                     torch.no_grad():
                 expected = model.test_step(copy.deepcopy(data))
             for got, ref in zip(swept[setting], expected):
+                # the input's ground truth stays on the sample, as predict
+                # leaves it
+                torch.testing.assert_close(got.gt_instances.bboxes,
+                                           ref.gt_instances.bboxes)
                 got, ref = got.pred_instances, ref.pred_instances
                 self.assertGreater(len(ref), 0)
                 for key in ('bboxes', 'scores', 'labels', 'masks'):

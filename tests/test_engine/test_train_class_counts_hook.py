@@ -100,6 +100,18 @@ class TestClassCounts(unittest.TestCase):
             select_counts(record, 'instance_count', self.names[:-1])
         with self.assertRaisesRegex(ValueError, 'count must be one of'):
             select_counts(record, 'box_count')
+        # another order of the same classes: taken by name
+        reordered = dict(
+            classes=record['classes'][::-1],
+            instance_count=record['instance_count'][::-1])
+        self.assertEqual(
+            select_counts(reordered, 'instance_count', self.names),
+            self.instances)
+        with self.assertRaisesRegex(ValueError, 'has no image_count'):
+            select_counts(reordered, 'image_count', self.names)
+        renamed = dict(record, classes=['x'] + self.names[1:])
+        with self.assertRaisesRegex(ValueError, 'not those of the test'):
+            select_counts(renamed, 'instance_count', self.names)
 
 
 if __name__ == '__main__':

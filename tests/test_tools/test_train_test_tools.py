@@ -106,8 +106,7 @@ class TestSweepFlags(unittest.TestCase):
                 alphas=[0.0, 1.0],
                 norcal_gammas=[0.5],
                 select_on='h.json',
-                count='image_count',
-                select_metric='bbox_AP'))
+                count='image_count'))
 
     def test_flags_merge_over_a_config_loop(self):
         cfg = Config(
@@ -118,10 +117,14 @@ class TestSweepFlags(unittest.TestCase):
                     class_counts='train.json',
                     select_on='h.json',
                     select_metric='segm_APr')))
-        self.tool.set_sweep_loop(cfg, self.args('--tde-alphas', '1', '2'))
+        self.tool.set_sweep_loop(
+            cfg, self.args('--tde-alphas', '1', '2', '--select-on', 'o.json'))
         self.assertEqual(cfg.test_cfg.alphas, [1.0, 2.0])
+        self.assertEqual(cfg.test_cfg.select_on, 'o.json')
+        # what the flags do not say stays as the config has it
         self.assertEqual(cfg.test_cfg.class_counts, 'train.json')
         self.assertEqual(cfg.test_cfg.select_metric, 'segm_APr')
+        self.assertNotIn('count', cfg.test_cfg)
 
     def test_refusals(self):
         cfg = Config(dict(test_cfg=dict(type='MyTestLoop')))
@@ -129,7 +132,8 @@ class TestSweepFlags(unittest.TestCase):
             self.tool.set_sweep_loop(cfg, self.args('--tde-alphas', '1'))
         for argv in (('--tde-alphas', '1', '--tde-alpha',
                       '2'), ('--norcal-gammas', '1', '--out', 'x.pkl'),
-                     ('--norcal-gamma', '1', '--norcal-gammas', '2')):
+                     ('--norcal-gamma', '1', '--norcal-gammas',
+                      '2'), ('--select-on', 'h.json')):
             with self.assertRaises(SystemExit), \
                     contextlib.redirect_stderr(io.StringIO()):
                 self.args(*argv)
@@ -382,6 +386,20 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                 'alpha=1.5,gamma=0.5'
             ])
         self.assertEqual([r['world_size'] for r in reports], [1, 2])
+        # the heads' cos statistics are summed over the ranks; mmengine's
+        # sampler pads the ranks to equal length with the first images, so
+        # two ranks see up to one image more than one process
+        with open(self.paths['val']) as f:
+            num_images = len(json.load(f)['images'])
+        padded = num_images + num_images % 2
+        for one_rank, two_ranks in zip(reports[0]['cos_stats'],
+                                       reports[1]['cos_stats']):
+            self.assertGreaterEqual(two_ranks['num_rois'],
+                                    one_rank['num_rois'])
+            self.assertLessEqual(two_ranks['num_rois'],
+                                 one_rank['num_rois'] * padded / num_images)
+            self.assertAlmostEqual(
+                two_ranks['mean'], one_rank['mean'], delta=0.01)
         for name, ref in reports[0]['test'].items():
             self.assertMetricsEqual(reports[1]['test'][name], ref, name)
         self.assertGreater(

@@ -41,6 +41,38 @@ def _metric_cfgs(evaluator_cfg) -> list:
                                        list) else [evaluator_cfg]
 
 
+def _resolve(path: str, data_root: Optional[str]) -> str:
+    """An annotation file as given (relative to the working directory) or,
+    failing that, under the dataset's ``data_root``; absolute either way, so
+    that the dataset and the evaluator read the same file."""
+    if osp.exists(path):
+        return osp.abspath(path)
+    if data_root and osp.exists(osp.join(data_root, path)):
+        return osp.abspath(osp.join(data_root, path))
+    raise FileNotFoundError(
+        f'select_on {path}: no such file (also looked under data_root '
+        f'{data_root}); carve one with tools/dataset_converters/'
+        'lvis_heldout_split.py')
+
+
+def _per_strength(evaluator_cfg, setting: Strength, split: str):
+    """A copy of the evaluator config whose output files, if any, are named
+    after the split and strength (one file per strength, none overwritten).
+    """
+    cfg = copy.deepcopy(evaluator_cfg)
+    for m in _metric_cfgs(cfg):
+        if m.get('outfile_prefix'):
+            m['outfile_prefix'] = (f'{m["outfile_prefix"]}_{split}_'
+                                   f'{setting.name}')
+    return cfg
+
+
+def _counts_source(class_counts) -> str:
+    if isinstance(class_counts, str):
+        return class_counts
+    return 'checkpoint' if class_counts is None else 'given in the config'
+
+
 def _find_metric(metrics: Dict[str, float], name: str) -> str:
     """The key of ``metrics`` that ``name`` ('bbox_AP', 'segm_APr', or a
     full key such as 'lvis/bbox_AP') denotes."""
@@ -126,8 +158,20 @@ class DebiasSweepTestLoop(TestLoop):
         evaluator_cfg = copy.deepcopy(
             evaluator if isinstance(evaluator, (
                 dict, list)) else runner.cfg.get('test_evaluator'))
-        super().__init__(runner, dataloader, evaluator, fp16)
         self.settings = strength_grid(alphas, norcal_gammas)
+        # one evaluator per strength, and the selection set, are built from
+        # the configs
+        if evaluator_cfg is None and len(self.settings) > 1:
+            raise ValueError(
+                'DebiasSweepTestLoop builds an evaluator per strength from '
+                'the test_evaluator config; give the Runner test_evaluator '
+                'as a config (dict), not a built Evaluator')
+        if loader_cfg is None and select_on is not None:
+            raise ValueError(
+                'DebiasSweepTestLoop builds the selection dataloader from the '
+                'test_dataloader config; give the Runner test_dataloader as '
+                'a config (dict), not a built DataLoader')
+        super().__init__(runner, dataloader, evaluator, fp16)
         self.class_counts = class_counts
         self.count = check_count_field(count)
         self.select_metric = select_metric
@@ -136,11 +180,12 @@ class DebiasSweepTestLoop(TestLoop):
         self.evaluators = self._evaluators(evaluator_cfg, meta, self.evaluator)
         self.select_on = None
         if select_on is not None:
+            self._check_select_metric()
             self.select_on = select_on  # as given, for the report
-            if osp.exists(select_on):  # not relative to data_root
-                select_on = osp.abspath(select_on)
             select_cfg = copy.deepcopy(loader_cfg)
-            _innermost_dataset_cfg(select_cfg)['ann_file'] = select_on
+            dataset_cfg = _innermost_dataset_cfg(select_cfg)
+            select_on = _resolve(select_on, dataset_cfg.get('data_root'))
+            dataset_cfg['ann_file'] = select_on
             try:
                 self.select_dataloader = runner.build_dataloader(
                     select_cfg, seed=runner.seed)
@@ -157,20 +202,49 @@ class DebiasSweepTestLoop(TestLoop):
                 if 'ann_file' in m:
                     m['ann_file'] = select_on
             self.select_evaluators = self._evaluators(
-                select_eval_cfg, self.select_dataloader.dataset.metainfo)
+                select_eval_cfg,
+                self.select_dataloader.dataset.metainfo,
+                split='select')
 
-    def _evaluators(self, evaluator_cfg, dataset_meta, first=None) -> dict:
-        """One evaluator per strength; ground truth is loaded once."""
+    def _check_select_metric(self) -> None:
+        """Fail before any inference when the selection metric's iou type
+        is not evaluated (e.g. segm_AP with ``--eval bbox``)."""
+        iou = self.select_metric.split('/')[-1].split('_')[0]
+        evaluated = {
+            m
+            for metric in self.evaluator.metrics
+            for m in getattr(metric, 'metrics', ())
+        }
+        if evaluated and iou not in evaluated:
+            raise ValueError(
+                f'select_metric {self.select_metric!r} needs the {iou} '
+                f'evaluation, but the evaluator computes '
+                f'{sorted(evaluated)}; add it (--eval ... {iou}) or select '
+                f'by e.g. {sorted(evaluated)[0]}_AP')
+
+    def _evaluators(self,
+                    evaluator_cfg,
+                    dataset_meta,
+                    first=None,
+                    split='test') -> dict:
+        """One evaluator per strength; ground truth is loaded once; files a
+        metric writes (``outfile_prefix``) get the strength's name."""
         evaluators = {}
         for setting in self.settings:
             if first is None:
                 first = self.runner.build_evaluator(
-                    copy.deepcopy(evaluator_cfg))
+                    _per_strength(evaluator_cfg, setting, split))
                 evaluator = first
             elif not evaluators:
-                evaluator = first
+                evaluator = first  # built by TestLoop from the plain config
+                for metric, m in zip(
+                        evaluator.metrics,
+                        _metric_cfgs(
+                            _per_strength(evaluator_cfg, setting, split))):
+                    if m.get('outfile_prefix'):
+                        metric.outfile_prefix = m['outfile_prefix']
             else:
-                cfg = copy.deepcopy(evaluator_cfg)
+                cfg = _per_strength(evaluator_cfg, setting, split)
                 for m in _metric_cfgs(cfg):
                     if 'ann_file' in m:
                         m['ann_file'] = None
@@ -329,7 +403,7 @@ class DebiasSweepTestLoop(TestLoop):
                             for k, v in test[chosen].items()
                             if k.split('_')[-1] in ('AP', 'APr')),
                 logger='current')
-        cos_stats = collect_cos_stats(model)
+        cos_stats = collect_cos_stats(model, sync=True)  # on every rank
         if is_main_process():
             report = dict(
                 settings=[s._asdict() for s in self.settings],
@@ -344,8 +418,7 @@ class DebiasSweepTestLoop(TestLoop):
                 select_on=self.select_on,
                 selected=selected,
                 class_counts=None if sweeper.log_counts is None else dict(
-                    source=self.class_counts if isinstance(
-                        self.class_counts, str) else 'checkpoint',
+                    source=_counts_source(self.class_counts),
                     count=self.count),
                 cos_stats=cos_stats,
                 rule_of_thumb_alpha=rule_of_thumb_alpha(cos_stats),

@@ -42,9 +42,9 @@ def check_gamma(gamma) -> float:
 def norcal_log_counts(counts: Sequence[float]) -> Tensor:
     """``log N_c`` of the foreground classes, in float64.
 
-    A class without training instances (``N_c = 0``) is counted as 1, i.e.
-    left uncalibrated, with a warning: ``log 0`` would give it an infinite
-    score."""
+    A class without training instances (``N_c = 0``) is counted as 1, with
+    a warning: ``log 0`` would give it an infinite score; as 1 it gets no
+    shift, like the rarest trained classes."""
     counts = torch.as_tensor(counts, dtype=torch.float64)
     if counts.dim() != 1 or not len(counts):
         raise ValueError('class counts must be a non-empty 1-d sequence, one '
@@ -55,7 +55,7 @@ def norcal_log_counts(counts: Sequence[float]) -> Tensor:
     if empty:
         print_log(
             f'NorCal: {empty} class(es) have no training instances; they '
-            'are left uncalibrated (counted as 1)',
+            'are counted as 1 (no shift, as the rarest trained classes)',
             logger='current',
             level=30)
     return counts.clamp(min=1).log()

@@ -464,8 +464,14 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         self._cos_sum = torch.zeros(self.num_heads)
         self._cos_count = 0
 
-    def cos_stats(self) -> Dict[str, object]:
+    def cos_stats(self, sync: bool = False) -> Dict[str, object]:
         """Mean ``cos`` over all RoIs seen in eval mode since the last reset.
+
+        Args:
+            sync (bool): Over the RoIs of all ranks of a distributed run
+                (a collective: every rank must call it; the head's own
+                statistics are left as they are). Defaults to False: this
+                rank's.
 
         Returns:
             dict: ``per_head`` (list of K floats), ``mean`` (float, over
@@ -473,15 +479,24 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
             (``1 / mean``, the authors' advice: ``mean(alpha * cos) ~ 1``),
             all None when no RoI was seen.
         """
-        if self._cos_count == 0:
+        total, count = self._cos_sum, self._cos_count
+        if sync:
+            from mmengine.dist import all_reduce
+            totals = torch.cat([
+                total.double().cpu(),
+                torch.tensor([count], dtype=torch.float64)
+            ])
+            all_reduce(totals, op='sum')
+            total, count = totals[:-1], int(totals[-1].item())
+        if count == 0:
             return dict(
                 per_head=None, mean=None, num_rois=0, rule_of_thumb_alpha=None)
-        per_head = (self._cos_sum / self._cos_count).tolist()
+        per_head = (total.double() / count).tolist()
         mean = sum(per_head) / len(per_head)
         return dict(
             per_head=per_head,
             mean=mean,
-            num_rois=self._cos_count,
+            num_rois=count,
             rule_of_thumb_alpha=1.0 / mean if mean > 0 else None)
 
     # ------------------------------------------------------------------
