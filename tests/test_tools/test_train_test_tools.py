@@ -283,6 +283,16 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         self.assertMetricsEqual(sweep['test']['alpha=1.5'],
                                 self.results['tde']['metrics'])
 
+    def assertTestFails(self, argv, message):
+        """tools/test.py with ``argv`` exits non-zero saying ``message``."""
+        proc = subprocess.run(
+            [sys.executable, 'tools/test.py'] + argv,
+            cwd=ROOT,
+            capture_output=True,
+            text=True)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(message, proc.stderr)
+
     def sweep(self, name, *flags):
         out = osp.join(self.work, name)
         return [
@@ -342,25 +352,13 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             self.assertEqual(json.load(f)['images'], [])
         argv, _ = self.sweep('empty_select', '--tde-alphas', '0', '1',
                              '--select-on', self.paths['heldout'])
-        proc = subprocess.run(
-            [sys.executable, 'tools/test.py'] + argv,
-            cwd=ROOT,
-            capture_output=True,
-            text=True)
-        self.assertNotEqual(proc.returncode, 0)
-        self.assertIn('has no images to test', proc.stderr)
+        self.assertTestFails(argv, 'has no images to test')
 
     def test_norcal_counts_never_from_the_test_set(self):
         argv, _ = self.sweep('bad_counts', '--norcal-gammas', '0.5',
                              '--class-counts',
                              f'{self.data}/annotations/lvis_v1_val.json')
-        proc = subprocess.run(
-            [sys.executable, 'tools/test.py'] + argv,
-            cwd=ROOT,
-            capture_output=True,
-            text=True)
-        self.assertNotEqual(proc.returncode, 0)
-        self.assertIn('training set only', proc.stderr)
+        self.assertTestFails(argv, 'training set only')
 
     def test_two_processes_equal_one(self):
         """tools/dist_test.sh ... 2 --tde-alphas ... --norcal-gammas ...:
