@@ -231,20 +231,15 @@ class DebiasSweepTestLoop(TestLoop):
         metric writes (``outfile_prefix``) get the strength's name."""
         evaluators = {}
         for setting in self.settings:
+            cfg = _per_strength(evaluator_cfg, setting, split)
             if first is None:
-                first = self.runner.build_evaluator(
-                    _per_strength(evaluator_cfg, setting, split))
-                evaluator = first
+                first = evaluator = self.runner.build_evaluator(cfg)
             elif not evaluators:
                 evaluator = first  # built by TestLoop from the plain config
-                for metric, m in zip(
-                        evaluator.metrics,
-                        _metric_cfgs(
-                            _per_strength(evaluator_cfg, setting, split))):
+                for metric, m in zip(evaluator.metrics, _metric_cfgs(cfg)):
                     if m.get('outfile_prefix'):
                         metric.outfile_prefix = m['outfile_prefix']
             else:
-                cfg = _per_strength(evaluator_cfg, setting, split)
                 for m in _metric_cfgs(cfg):
                     if 'ann_file' in m:
                         m['ann_file'] = None
