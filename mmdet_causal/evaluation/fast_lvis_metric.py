@@ -235,5 +235,41 @@ class FastLVISMetric(LVISMetric):
             results_factory = functools.partial(
                 hotcoco_lvis_results, max_dets=self.max_dets)
             eval_cls = hotcoco.LVISEval
-        with lvis_api_for_mmdet(results_factory, eval_cls):
-            return super().compute_metrics(results)
+        evals = []
+
+        def recording_eval(lvis_gt, lvis_dt, iou_type):
+            # the LVISEval objects mmdet runs, kept for the per-class AP
+            evals.append((iou_type, eval_cls(lvis_gt, lvis_dt, iou_type)))
+            return evals[-1][1]
+
+        with lvis_api_for_mmdet(results_factory, recording_eval):
+            eval_results = super().compute_metrics(results)
+        if self.classwise:
+            eval_results = self._per_class_by_iou(eval_results, evals)
+        return eval_results
+
+    def _per_class_by_iou(self, eval_results: Dict[str, float],
+                          evals: list) -> Dict[str, float]:
+        """Per-class AP under ``{iou}_{name}_precision`` keys.
+
+        mmdet 3.3's ``LVISMetric(classwise=True)`` writes every class's AP
+        as ``{name}_precision`` without the iou type, so with ``bbox`` and
+        ``segm`` the box figures are overwritten by the mask ones. Here each
+        iou type keeps its own, computed as mmdet does (mean precision over
+        IoU thresholds and recalls, all areas; NaN for a class without
+        ground truth; rounded to 3 decimals), named as ``CocoMetric`` names
+        them; the ambiguous keys are dropped.
+        """
+        names = [cat['name'] for cat in self._lvis_api.load_cats(self.cat_ids)]
+        for name in names:
+            eval_results.pop(f'{name}_precision', None)
+        for iou_type, lvis_eval in evals:
+            if not getattr(lvis_eval.params, 'useCats', 1):
+                continue  # the class-agnostic proposal evaluation
+            precision = np.asarray(lvis_eval.eval['precision'])
+            for idx, name in enumerate(names):
+                p = precision[:, :, idx, 0]
+                p = p[p > -1]
+                ap = float(np.mean(p)) if p.size else float('nan')
+                eval_results[f'{iou_type}_{name}_precision'] = round(ap, 3)
+        return eval_results

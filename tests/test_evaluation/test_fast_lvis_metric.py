@@ -185,13 +185,52 @@ class TestFastLVISMetricEquality(unittest.TestCase):
             metric.dataset_meta = dict(classes=[])
             metric.process({}, data_samples(self.preds))
             out = metric.evaluate(len(self.preds))
-            self.assertIn('lvis/class_0_precision', out)
+            self.assertIn('lvis/bbox_class_0_precision', out)
             if backend == 'official':
                 ref = out
         self.assertEqual(set(out), set(ref))
         for key, value in ref.items():
             # classes without ground truth are NaN in both
             np.testing.assert_equal(out[key], value, err_msg=key)
+
+    def test_classwise_keeps_each_iou_type(self):
+        """Per-class AP of bbox and segm under their own keys, each equal
+        to the official API evaluating that one class alone."""
+        from lvis import LVISEval
+        outs, evals = {}, {}
+        for backend in ('official', 'hotcoco'):
+            metric = FastLVISMetric(
+                ann_file=self.ann_file,
+                backend=backend,
+                metric=['bbox', 'segm'],
+                classwise=True)
+            outs[backend], evals[backend] = evaluate_recording(
+                metric, self.preds)
+        out, evals = outs['official'], evals['official']
+        self.assertEqual(set(outs['hotcoco']), set(out))
+        for key, value in out.items():
+            np.testing.assert_equal(outs['hotcoco'][key], value, err_msg=key)
+        # mmdet's iou-less key, overwritten by segm, is gone
+        self.assertNotIn('lvis/class_0_precision', out)
+        cats = evals[0].lvis_gt.load_cats(evals[0].lvis_gt.get_cat_ids())
+        differ = 0
+        for cat in cats[:12]:
+            ref = {}
+            for lvis_eval in evals:  # bbox, segm: the official backend's
+                iou = lvis_eval.params.iou_type
+                alone = LVISEval(lvis_eval.lvis_gt, lvis_eval.lvis_dt, iou)
+                alone.params.imgIds = lvis_eval.params.img_ids
+                alone.params.cat_ids = [cat['id']]
+                alone.run()
+                ref[iou] = alone.get_results()['AP']
+                key = f'lvis/{iou}_{cat["name"]}_precision'
+                if ref[iou] == -1:  # no ground truth of the class
+                    self.assertTrue(np.isnan(out[key]), key)
+                else:
+                    self.assertAlmostEqual(
+                        out[key], round(ref[iou], 3), places=6, msg=key)
+            differ += ref['bbox'] != ref['segm']
+        self.assertGreater(differ, 0)  # else the test could not tell
 
 
 class TestFastLVISMetricOnTinyLVIS(unittest.TestCase):
