@@ -26,6 +26,8 @@ TWINS = {
     'mask_rcnn/mask-rcnn-causal_r50_fpn_1x_lvis-v1.py':
     'mask_rcnn/mask-rcnn_r50_fpn_1x_lvis-v1.py',
     'tiny/htc-causal_r18_fpn_tiny-lvis.py': 'tiny/htc_r18_fpn_tiny-lvis.py',
+    'tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py':
+    'tiny/htc_r18_fpn_rfs_tiny-lvis.py',
     'htc_causal_lvis.py': 'htc/htc_r50_fpn_1x_lvis-v1.py',
 }
 
@@ -96,6 +98,40 @@ class TestConfigs(unittest.TestCase):
                             'optim_wrapper', 'param_scheduler', 'train_cfg',
                             'test_evaluator'):
                     self.assertEqual(c[key], s[key], key)
+
+    def test_rfs_configs_differ_from_stock_only_in_sampling(self):
+        # the long-tail study's RFS rows: the train set wrapped, nothing else
+        for rfs, plain in (('tiny/htc_r18_fpn_rfs_tiny-lvis.py',
+                            'tiny/htc_r18_fpn_tiny-lvis.py'),
+                           ('tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py',
+                            'tiny/htc-causal_r18_fpn_tiny-lvis.py')):
+            with self.subTest(config=rfs):
+                r, s = load(rfs).to_dict(), load(plain).to_dict()
+                wrapped = r['train_dataloader'].pop('dataset')
+                self.assertEqual(wrapped['type'], 'ClassBalancedDataset')
+                self.assertAlmostEqual(wrapped['oversample_thr'], 100 / 192)
+                self.assertEqual(wrapped['dataset'],
+                                 s['train_dataloader'].pop('dataset'))
+                self.assertEqual(r, s)
+
+    def test_seesaw_config_differs_from_stock_only_in_classifier(self):
+        seesaw = load('tiny/htc_r18_fpn_seesaw_tiny-lvis.py').to_dict()
+        stock = load('tiny/htc_r18_fpn_tiny-lvis.py').to_dict()
+        heads = seesaw['model']['roi_head']['bbox_head']
+        self.assertEqual(len(heads), 3)
+        for head, ref in zip(heads, stock['model']['roi_head']['bbox_head']):
+            self.assertEqual(head.pop('cls_predictor_cfg'),
+                             dict(type='NormedLinear', tempearture=20))
+            self.assertEqual(
+                head.pop('loss_cls'),
+                dict(
+                    type='SeesawLoss',
+                    p=0.8,
+                    q=2.0,
+                    num_classes=ref['num_classes'],
+                    loss_weight=1.0))
+            ref.pop('loss_cls')
+        self.assertEqual(seesaw, stock)
 
     def test_published_defaults_and_lvis_settings(self):
         cfg = load('htc_causal_lvis.py')
