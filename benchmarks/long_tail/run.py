@@ -1,222 +1,385 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
-"""The long-tail effect, measured: stock HTC (linear classifier) against the
-causal HTC on a synthetic long-tailed LVIS-format set, one schedule, one
-seed; the causal model evaluated as de-confound (alpha 0), TDE at the
-published alpha and TDE at the rule-of-thumb alpha.
+"""The long-tail study: which of stock, RFS, Seesaw, NorCal and TDE to use
+on long-tailed data, and by how much, with seeds and spreads.
 
-    python benchmarks/long_tail/run.py --mode quick   # smoke check, < 5 min
-    python benchmarks/long_tail/run.py --mode full    # the committed figures
+Every model trains the same number of iterations, once per seed; the causal
+models are then tested at every TDE alpha and the stock model at every
+NorCal gamma in one pass each, the strength picked on the held-out split
+(never on val) and all reported on val. Seed 0 of the stock and causal
+models also tests intermediate checkpoints (the convergence curve).
 
-Writes ``results_<mode>.json``, ``results_<mode>.md`` and
-``long_tail_<mode>.png`` next to this file (``--out`` to change).
+    python benchmarks/long_tail/run.py            # the committed study
+    python benchmarks/long_tail/run.py --quick    # smoke check, < 5 min
+
+Finished (model, seed) runs are cached as JSON records (``<out>/runs``):
+rerunning the command resumes where an interrupted study stopped, and a
+changed input (data, config, budget, grid) reruns what it changes. Writes
+``results_study.json``, ``results_study.md`` and the figures
+(``study_*.png``) to ``--out``.
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
+import platform
+import re
 import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
 
-from mmdet_causal.testing import PRESETS, generate_tiny_lvis
-from mmdet_causal.testing.tiny_lvis import class_names
-
 HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
-COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
-MODES = {
-    # quick: a smoke check of the whole pipeline, numbers meaningless
-    'quick':
-    dict(
-        spec=replace(
-            PRESETS['longtail'], train_images=60, val_images_per_class=1),
-        epochs=1),
-    'full':
-    dict(spec=replace(PRESETS['longtail']), epochs=3),
-}
-CONFIG = """_base_ = '{base}'
-num_classes = {num_classes}
-classes = {classes!r}
-data_root = '{data_root}/'
-metainfo = dict(classes=classes)
-model = dict(
-    roi_head=dict(
-        bbox_head=[
-            dict(head, num_classes=num_classes)
-            for head in _base_.model.roi_head.bbox_head
-        ],
-        mask_head=[
-            dict(head, num_classes=num_classes)
-            for head in _base_.model.roi_head.mask_head
-        ]))
-train_dataloader = dict(
-    dataset=dict(data_root=data_root, metainfo=metainfo))
-test_dataloader = dict(
-    dataset=dict(data_root=data_root, metainfo=metainfo))
-val_dataloader = test_dataloader
-test_evaluator = dict(ann_file=data_root + 'annotations/lvis_v1_val.json')
-val_evaluator = test_evaluator
-max_epochs = {epochs}
-train_cfg = dict(max_epochs=max_epochs, val_begin=max_epochs + 1)
-default_hooks = dict(checkpoint=dict(interval=max_epochs))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(
-        type='MultiStepLR',
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        milestones=[max(max_epochs - 1, 1)],
-        gamma=0.1)
-]
-"""
+sys.path.insert(0, HERE)
+import study  # noqa: E402
+from study import (ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS,  # noqa: E402
+                   MODELS, PLAIN, ROOT, SELECT_METRIC, RunCache, StudyData)
+
+#: the full study's budget per model and seed, and its checkpoints
+ITERS = 1600
+CHECKPOINT_EVERY = 200
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--mode', choices=sorted(MODES), default='quick')
-    parser.add_argument('--work-dir', default='work_dirs/long_tail')
-    parser.add_argument('--out', default=HERE)
-    return parser.parse_args()
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n', 1)[1])
+    parser.add_argument(
+        '--models',
+        nargs='+',
+        choices=sorted(MODELS),
+        default=list(MODELS),
+        help='models to train (the rows of the others are left out)')
+    parser.add_argument(
+        '--seeds', nargs='+', type=int, default=[0, 1, 2], help='seeds')
+    parser.add_argument(
+        '--iters',
+        type=int,
+        help=f'training iterations per model and seed (default {ITERS}, '
+        'quick 30)')
+    parser.add_argument(
+        '--checkpoint-every',
+        type=int,
+        help='iterations between the checkpoints of the convergence curve '
+        f'(default {CHECKPOINT_EVERY}, quick 10)')
+    parser.add_argument(
+        '--data-root',
+        help='an LVIS-format long-tailed set (default: the generator\'s '
+        'long-tail preset, written to data/long_tail)')
+    parser.add_argument(
+        '--ann-files',
+        nargs=3,
+        metavar=('TRAIN', 'HELDOUT', 'VAL'),
+        default=('annotations/lvis_v1_train.json',
+                 'annotations/lvis_v1_heldout.json',
+                 'annotations/lvis_v1_val.json'),
+        help='the splits, relative to --data-root')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='smoke check: a small set, one seed, 20 iterations')
+    parser.add_argument('--work-dir', default='work_dirs/long_tail_study')
+    parser.add_argument(
+        '--out',
+        help='where results, figures and the run cache go (default: next '
+        'to this file; quick: <work-dir>/quick)')
+    args = parser.parse_args()
+    if args.quick:
+        args.seeds = args.seeds if '--seeds' in sys.argv else [0]
+        args.iters = args.iters or 20
+        args.checkpoint_every = args.checkpoint_every or 10
+    args.iters = args.iters or ITERS
+    args.checkpoint_every = args.checkpoint_every or CHECKPOINT_EVERY
+    if args.iters < 1 or not 1 <= args.checkpoint_every <= args.iters:
+        parser.error('need 1 <= --checkpoint-every <= --iters')
+    return args
 
 
-def run(cmd):
-    print('$ ' + ' '.join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+def log(msg):
+    print(f'[study {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-def write_config(path, base, spec, data_root, epochs):
-    with open(path, 'w') as f:
-        f.write(
-            CONFIG.format(
-                base=osp.join(ROOT, 'configs', 'tiny', base),
-                num_classes=spec.num_classes,
-                classes=tuple(class_names(spec)),
-                data_root=data_root,
-                epochs=epochs))
+def run(cmd, log_file):
+    """Run a tool; its output goes to ``log_file``, and on failure the tail
+    of it to the terminal."""
+    with open(log_file, 'a') as f:
+        f.write('$ ' + ' '.join(cmd) + '\n')
+        f.flush()
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        with open(log_file) as f:
+            tail = f.readlines()[-40:]
+        sys.stderr.write(''.join(tail))
+        raise SystemExit(f'failed ({proc.returncode}): {" ".join(cmd)}; '
+                         f'log: {log_file}')
 
 
-def train_and_test(name, config, work_dir, tests):
-    """Train ``config``, then run tools/test.py once per entry of
-    ``tests`` (label -> extra args); returns label -> metrics JSON."""
-    wd = osp.join(work_dir, name)
-    run([sys.executable, 'tools/train.py', config, '--work-dir', wd])
-    with open(osp.join(ROOT, wd, 'last_checkpoint')) as f:
-        ckpt = f.read().strip()
-    out = {}
-    for label, extra in tests:
-        if callable(extra):
-            extra = extra(out)
-        metrics = osp.join(wd, f'metrics_{len(out)}.json')
+def study_data(args) -> StudyData:
+    if args.data_root is None:
+        from mmdet_causal.testing import PRESETS, generate_tiny_lvis
+        spec = PRESETS['longtail']
+        name = 'long_tail'
+        if args.quick:
+            spec = replace(spec, train_images=60, val_images_per_class=1)
+            name = 'long_tail_quick'
+        args.data_root = osp.join(ROOT, 'data', name)
+        generate_tiny_lvis(args.data_root, spec)
+    root = osp.abspath(args.data_root)
+    data = StudyData(root, *(osp.join(root, a) for a in args.ann_files))
+    data.check()
+    return data
+
+
+def test_args(model: str):
+    """The tools/test.py arguments that test ``model`` (its sweep)."""
+    sweep = MODELS[model].sweep
+    if sweep == 'tde':
+        return ['--tde-alphas'] + [f'{a:g}' for a in ALPHAS]
+    if sweep == 'norcal':
+        return ['--norcal-gammas'] + [f'{g:g}' for g in GAMMAS]
+    return []
+
+
+def strength_args(strength: str):
+    """tools/test.py arguments that test at one sweep strength."""
+    if strength in (PLAIN, 'gamma=0'):
+        return []  # NorCal at gamma 0 is the model itself
+    knob, value = strength.split('=')
+    return {'alpha': ['--tde-alpha', value], 'gamma': ['--norcal-gamma',
+                                                      value]}[knob]
+
+
+def train_and_test(model, seed, cfg, data, args, work_dir):
+    """One (model, seed) run: train (resuming an interrupted training),
+    test (sweep + held-out pick, or plain), and for a curve model's seed 0
+    test the intermediate checkpoints. Returns the record."""
+    os.makedirs(work_dir, exist_ok=True)
+    config = osp.join(work_dir, 'config.py')
+    cfg.dump(config)
+    log_file = osp.join(work_dir, 'study.log')
+    python = sys.executable
+    final = osp.join(work_dir, f'iter_{args.iters}.pth')
+    start = time.perf_counter()
+    if not osp.isfile(final):
+        log(f'{model} seed {seed}: training {args.iters} iterations')
         run([
-            sys.executable, 'tools/test.py', config, ckpt, '--work-dir', wd,
-            '--eval', 'bbox', 'segm', '--metrics-out', metrics
-        ] + extra)
-        with open(osp.join(ROOT, metrics)) as f:
-            out[label] = json.load(f)
-    return out
+            python, 'tools/train.py', config, '--work-dir', work_dir,
+            '--resume'
+        ], log_file)
+    train_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    log(f'{model} seed {seed}: testing')
+    sweep = MODELS[model].sweep
+    if sweep:
+        sweep_dir = osp.join(work_dir, 'sweep')
+        run([
+            python, 'tools/test.py', config, final, '--work-dir', work_dir,
+            '--select-on', data.heldout, '--select-metric', SELECT_METRIC,
+            '--sweep-out', sweep_dir
+        ] + test_args(model), log_file)
+        with open(osp.join(sweep_dir, 'sweep.json')) as f:
+            record = study.record_from_sweep(json.load(f))
+    else:
+        out = osp.join(work_dir, 'metrics.json')
+        run([
+            python, 'tools/test.py', config, final, '--work-dir', work_dir,
+            '--metrics-out', out
+        ], log_file)
+        with open(out) as f:
+            record = study.record_from_plain(json.load(f)['metrics'])
+    record['val'] = {
+        k: study.strip_metrics(v)
+        for k, v in record['val'].items()
+    }
+    if record['heldout']:
+        record['heldout'] = {
+            k: study.strip_metrics(v, keep_per_class=False)
+            for k, v in record['heldout'].items()
+        }
+    curve = []
+    if model in CURVE_MODELS and seed == min(args.seeds):
+        for it in range(args.checkpoint_every, args.iters,
+                        args.checkpoint_every):
+            out = osp.join(work_dir, f'metrics_iter_{it}.json')
+            log(f'{model} seed {seed}: curve point at {it} iterations')
+            run([
+                python, 'tools/test.py', config,
+                osp.join(work_dir, f'iter_{it}.pth'), '--work-dir', work_dir,
+                '--metrics-out', out
+            ] + strength_args(CURVE_STRENGTH[model]), log_file)
+            with open(out) as f:
+                metrics = json.load(f)['metrics']
+            curve.append(
+                dict(
+                    iter=it,
+                    metrics=study.strip_metrics(
+                        metrics, keep_per_class=False)))
+    record.update(
+        curve=curve,
+        train_s=train_s,
+        test_s=time.perf_counter() - start,
+        epochs=epochs_trained(work_dir))
+    return record
 
 
-def rule_of_thumb(results):
-    alpha = results['TDE (alpha 1.5)']['rule_of_thumb_alpha']
-    return ['--tde-alpha', f'{alpha:.3f}']
+def epochs_trained(work_dir):
+    """How many passes over its (possibly repeated) train set the run made,
+    from the last logged epoch counter; None if the log has none."""
+    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
+                                     'scalars.json')))
+    epoch = None
+    for path in logs:
+        with open(path) as f:
+            for line in f:
+                m = re.search(r'"epoch": (\d+)', line)
+                epoch = int(m.group(1)) if m else epoch
+    return epoch
 
 
-def table(rows):
-    head = '| model | ' + ' | '.join(f'{iou} {c}' for iou in ('bbox', 'segm')
-                                     for c in COLUMNS) + ' |'
-    lines = [head, '|' + '---|' * (1 + 2 * len(COLUMNS))]
-    for name, metrics in rows.items():
-        cells = ' | '.join(f'{100 * metrics[f"lvis/{iou}_{c}"]:.1f}'
-                           for iou in ('bbox', 'segm') for c in COLUMNS)
-        lines.append(f'| {name} | {cells} |')
-    return '\n'.join(lines)
+def prune_checkpoints(work_dir, keep):
+    for path in glob.glob(osp.join(work_dir, 'iter_*.pth')):
+        if osp.basename(path) != keep:
+            os.remove(path)
 
 
-def plot(rows, path, title):
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    import numpy as np
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-    width = 0.8 / len(rows)
-    for ax, iou in zip(axes, ('bbox', 'segm')):
-        x = np.arange(len(COLUMNS))
-        for k, (name, metrics) in enumerate(rows.items()):
-            ax.bar(
-                x + k * width,
-                [100 * metrics[f'lvis/{iou}_{c}'] for c in COLUMNS],
-                width,
-                label=name)
-        ax.set_xticks(x + width * (len(rows) - 1) / 2, COLUMNS)
-        ax.set_title(f'{iou} (LVIS metric)')
-        ax.grid(axis='y', alpha=0.3)
-    axes[0].set_ylabel('%')
-    axes[1].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def machine():
+    import torch
+    cpu = platform.processor()
+    try:
+        with open('/proc/cpuinfo') as f:
+            cpu = next(
+                line.split(':', 1)[1].strip() for line in f
+                if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return dict(
+        cpu=cpu,
+        cores=os.cpu_count(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        python=platform.python_version())
 
 
 def main():
     args = parse_args()
-    mode = MODES[args.mode]
-    spec = mode['spec']
-    start = time.time()
-    data_root = osp.join(ROOT, 'data', f'long_tail_{args.mode}')
-    generate_tiny_lvis(data_root, spec)
-    work_dir = osp.join(args.work_dir, args.mode)
-    os.makedirs(osp.join(ROOT, work_dir), exist_ok=True)
-    configs = {}
-    for name, base in (('stock', 'htc_r18_fpn_tiny-lvis.py'),
-                       ('causal', 'htc-causal_r18_fpn_tiny-lvis.py')):
-        configs[name] = osp.join(ROOT, work_dir, f'{name}.py')
-        write_config(configs[name], base, spec, data_root, mode['epochs'])
+    wall_start = time.perf_counter()
+    data = study_data(args)
+    out_dir = args.out or (
+        osp.join(ROOT, args.work_dir, 'quick') if args.quick else HERE)
+    cache = RunCache(osp.join(out_dir, 'runs'))
+    data_fp = data.fingerprint()
+    records, ran = {}, []
+    # seed-major: a study stopped early has every model at some seeds
+    for seed in args.seeds:
+        for model in args.models:
+            work_dir = osp.join(ROOT, args.work_dir,
+                                'quick' if args.quick else 'full', model,
+                                f'seed{seed}')
+            cfg = study.study_config(model, data, args.iters, seed,
+                                     args.checkpoint_every)
+            inputs = study.run_inputs(model, data_fp,
+                                      study.config_fingerprint(cfg),
+                                      args.iters)
+            record = cache.get(model, seed, inputs)
+            if record is None:
+                record = train_and_test(model, seed, cfg, data, args,
+                                        work_dir)
+                record = cache.put(model, seed, inputs, record)
+                prune_checkpoints(work_dir, f'iter_{args.iters}.pth')
+                ran.append(study.run_key(model, seed))
+                log(f'{model} seed {seed}: done (train '
+                    f'{record["train_s"] / 60:.1f} min, test '
+                    f'{record["test_s"] / 60:.1f} min)')
+            else:
+                log(f'{model} seed {seed}: cached ({cache.path(model, seed)})')
+            records[(model, seed)] = record
+    write_results(args, data, records, out_dir, ran,
+                  time.perf_counter() - wall_start)
 
-    stock = train_and_test('stock', configs['stock'], work_dir,
-                           [('stock HTC (linear)', [])])
-    causal = train_and_test('causal', configs['causal'], work_dir,
-                            [('TDE (alpha 1.5)', []),
-                             ('de-confound (alpha 0)', ['--tde-alpha', '0']),
-                             ('TDE (rule of thumb)', rule_of_thumb)])
-    rows = {k: v['metrics'] for k, v in {**stock, **causal}.items()}
-    order = [
-        'stock HTC (linear)', 'de-confound (alpha 0)', 'TDE (alpha 1.5)',
-        'TDE (rule of thumb)'
-    ]
-    rows = {k: rows[k] for k in order}
-    thumb = causal['TDE (rule of thumb)']['cos_stats']
-    elapsed = time.time() - start
-    with open(
-            osp.join(ROOT, 'data', f'long_tail_{args.mode}', 'annotations',
-                     'lvis_v1_train.json')) as f:
-        cats = json.load(f)['categories']
+
+def write_results(args, data, records, out_dir, ran, wall_s):
+    from mmdet_causal.visualization import plot_per_class_ap
+    import plots
+    rows = study.rows_for(args.models)
+    table = study.aggregate(records, rows, args.seeds)
+    has_ref = study.REFERENCE_ROW in table
+    comparison = study.compare(table) if has_ref else None
+    cats = data.categories()
+    names = [c['name'] for c in cats]
     groups = {g: sum(c['frequency'] == g for c in cats) for g in 'rcf'}
-    counts = sorted(c['instance_count'] for c in cats)
+    compute_s = sum(r['train_s'] + r['test_s'] for r in records.values())
     summary = dict(
-        mode=args.mode,
-        seconds=elapsed,
-        epochs=mode['epochs'],
-        spec=asdict(spec),
-        groups=groups,
-        train_instances_min_max=[counts[0], counts[-1]],
-        rule_of_thumb_cos=thumb,
-        metrics=rows)
-    os.makedirs(args.out, exist_ok=True)
-    with open(osp.join(args.out, f'results_{args.mode}.json'), 'w') as f:
+        command='python benchmarks/long_tail/run.py ' +
+        ' '.join(sys.argv[1:]),
+        machine=machine(),
+        wall_s_this_invocation=wall_s,
+        compute_s_all_runs=compute_s,
+        runs_made_by_this_invocation=ran,
+        models={m: asdict(MODELS[m])
+                for m in args.models},
+        seeds=args.seeds,
+        iters=args.iters,
+        checkpoint_every=args.checkpoint_every,
+        alphas=list(ALPHAS),
+        gammas=list(GAMMAS),
+        select_metric=SELECT_METRIC,
+        data=dict(
+            data_root=osp.relpath(data.data_root, ROOT),
+            classes=len(cats),
+            groups=groups,
+            train_images=data.num_train_images(),
+            rfs_oversample_thr=study.RFS_BOUNDARY_IMAGES /
+            data.num_train_images()),
+        table=table,
+        comparison=comparison,
+        runs={
+            study.run_key(m, s): dict(
+                train_s=r['train_s'],
+                test_s=r['test_s'],
+                epochs=r.get('epochs'),
+                selected=r['selected'])
+            for (m, s), r in records.items()
+        })
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, 'results_study.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    md = table(rows)
-    with open(osp.join(args.out, f'results_{args.mode}.md'), 'w') as f:
-        f.write(md + '\n')
-    plot(
-        rows, osp.join(args.out, f'long_tail_{args.mode}.png'),
-        f'synthetic long-tailed LVIS ({spec.num_classes} classes, r/c/f '
-        f'{groups["r"]}/{groups["c"]}/{groups["f"]}), {mode["epochs"]} '
-        f'epochs, CPU')
-    print(md)
-    print(f'\n{args.mode} mode: {elapsed / 60:.1f} min; classes r/c/f '
-          f'{groups}; train instances per class {counts[0]}..{counts[-1]}')
+    md = [study.markdown_table(table)]
+    if comparison:
+        md += ['', study.markdown_comparison(comparison)]
+    with open(osp.join(out_dir, 'results_study.md'), 'w') as f:
+        f.write('\n'.join(md) + '\n')
+    title = (f'synthetic long-tailed LVIS ({len(cats)} classes, r/c/f '
+             f'{groups["r"]}/{groups["c"]}/{groups["f"]}), '
+             f'{args.iters} iterations, seeds {args.seeds}')
+    plots.table_figure(table, osp.join(out_dir, 'study_table.png'), title)
+    curves = {
+        m: study.curve_points(records[(m, min(args.seeds))])
+        for m in CURVE_MODELS if m in args.models
+    }
+    if curves:
+        plots.curve_figure(curves, osp.join(out_dir, 'study_curve.png'),
+                           args.iters)
+    with open(data.train) as f:
+        train_cats = {
+            c['name']: c
+            for c in json.load(f)['categories']
+        }
+    per_class = study.per_class_ap(records, rows, args.seeds, names, 'bbox')
+    fig = plot_per_class_ap(
+        {row: dict(zip(names, aps))
+         for row, aps in per_class.items()},
+        {n: train_cats[n]['instance_count']
+         for n in names}, {n: train_cats[n]['frequency']
+                           for n in names},
+        osp.join(out_dir, 'study_per_class.png'),
+        title=f'bbox AP per class, mean of seeds {args.seeds}')
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    print('\n'.join(md))
+    log(f'written to {out_dir}; this invocation {wall_s / 60:.1f} min, all '
+        f'runs {compute_s / 60:.1f} min of compute')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,275 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""The long-tail study without training: its configs, the run cache (an
+interrupted study resumes), and the aggregation over seeds, on synthetic
+metrics."""
+import json
+import math
+import os
+import os.path as osp
+import sys
+import tempfile
+import unittest
+from unittest import mock
+
+import numpy as np
+from mmengine.config import Config
+
+import mmdet_causal  # noqa: F401
+from mmdet_causal.testing import TinyLVISSpec, generate_tiny_lvis
+
+STUDY_DIR = osp.join(
+    osp.dirname(__file__), '..', '..', 'benchmarks', 'long_tail')
+sys.path.insert(0, osp.abspath(STUDY_DIR))
+import run as study_run  # noqa: E402
+import study  # noqa: E402
+
+STRENGTHS = {
+    'stock': ['gamma=0', 'gamma=0.5'],
+    'causal': ['alpha=0', 'alpha=1.5', 'alpha=3'],
+    'causal_rfs': ['alpha=0', 'alpha=1.5', 'alpha=3'],
+}
+
+
+def fake_metrics(rng, names):
+    m = {
+        study.metric_key(iou, c): float(rng.uniform(0.05, 0.6))
+        for iou in study.IOU_TYPES for c in study.COLUMNS
+    }
+    for iou in study.IOU_TYPES:
+        for k, name in enumerate(names):
+            # one class without ground truth
+            m[f'lvis/{iou}_{name}_precision'] = (
+                float('nan') if k == 0 else round(float(rng.uniform()), 3))
+    return m
+
+
+def fake_record(model, seed, names, iters=20):
+    rng = np.random.RandomState(hash((model, seed)) % 2**31)
+    strengths = STRENGTHS.get(model, [study.PLAIN])
+    val = {s: fake_metrics(rng, names) for s in strengths}
+    selected = strengths[seed % len(strengths)] if model in STRENGTHS \
+        else None
+    curve = [
+        dict(iter=it, metrics=fake_metrics(rng, names))
+        for it in (5, 10, 15)
+    ] if model in study.CURVE_MODELS else []
+    return dict(
+        model=model,
+        seed=seed,
+        inputs=dict(iters=iters),
+        val=val,
+        heldout=None,
+        selected=selected,
+        curve=curve,
+        train_s=1.0,
+        test_s=0.5,
+        epochs=1)
+
+
+class TestAggregation(unittest.TestCase):
+
+    def setUp(self):
+        self.names = ['a', 'b', 'c']
+        self.seeds = [0, 1, 2]
+        self.records = {(m, s): fake_record(m, s, self.names)
+                        for m in study.MODELS for s in self.seeds}
+
+    def test_means_and_spreads_equal_numpy(self):
+        table = study.aggregate(self.records, study.ROWS, self.seeds)
+        self.assertEqual(list(table), [r[0] for r in study.ROWS])
+        for row, model, strength in study.ROWS:
+            for iou in study.IOU_TYPES:
+                for col in study.COLUMNS:
+                    values = []
+                    for s in self.seeds:
+                        rec = self.records[(model, s)]
+                        name = rec['selected'] if strength == \
+                            study.SELECTED else strength
+                        values.append(
+                            100 * rec['val'][name][f'lvis/{iou}_{col}'])
+                    cell = table[row]['cells'][f'{iou}_{col}']
+                    self.assertAlmostEqual(cell['mean'], np.mean(values))
+                    self.assertAlmostEqual(cell['std'],
+                                           np.std(values, ddof=1))
+                    self.assertEqual(cell['seeds'], values)
+
+    def test_selected_rows_use_each_seeds_pick(self):
+        table = study.aggregate(self.records, study.ROWS, self.seeds)
+        row = table['TDE, held-out alpha']
+        self.assertEqual(row['picked'], ['alpha=0', 'alpha=1.5', 'alpha=3'])
+        self.assertIsNone(table['stock + RFS']['picked'])
+
+    def test_one_seed_has_no_spread_and_no_real_difference(self):
+        table = study.aggregate(self.records, study.ROWS, [0])
+        cell = table['stock + RFS']['cells']['bbox_AP']
+        self.assertTrue(math.isnan(cell['std']))
+        comparison = study.compare(table)
+        self.assertFalse(
+            any(c['real'] for row in comparison.values()
+                for c in row.values()))
+        self.assertNotIn('±', study.markdown_table(table).split('\n')[2])
+
+    def test_compare_calls_only_differences_beyond_twice_the_spread(self):
+        table = {
+            'ref':
+            dict(cells=dict(x=dict(mean=30.0, std=1.0))),
+            'near':
+            dict(cells=dict(x=dict(mean=28.5, std=0.5))),  # 1.5 <= 2
+            'far':
+            dict(cells=dict(x=dict(mean=27.5, std=1.2))),  # 2.5 > 2.4
+        }
+        out = study.compare(table, reference='ref')
+        self.assertAlmostEqual(out['near']['x']['diff'], 1.5)
+        self.assertEqual(out['near']['x']['spread'], 1.0)
+        self.assertFalse(out['near']['x']['real'])
+        self.assertTrue(out['far']['x']['real'])
+        self.assertNotIn('ref', out)
+
+    def test_per_class_ap_averages_seeds_and_skips_nan(self):
+        rows = [r for r in study.ROWS if r[1] == 'seesaw']
+        out = study.per_class_ap(self.records, rows, self.seeds, self.names,
+                                 'segm')
+        (row, model, _), = rows
+        for k, name in enumerate(self.names):
+            values = [
+                self.records[(model, s)]['val'][study.PLAIN]
+                [f'lvis/segm_{name}_precision'] for s in self.seeds
+            ]
+            if k == 0:
+                self.assertTrue(math.isnan(out[row][k]))
+            else:
+                self.assertAlmostEqual(out[row][k], np.mean(values))
+
+    def test_missing_strength_names_the_run(self):
+        with self.assertRaisesRegex(KeyError, 'causal_seed0.*alpha=9'):
+            study.row_metrics(self.records[('causal', 0)], 'alpha=9')
+
+    def test_curve_appends_the_final_checkpoint(self):
+        rec = self.records[('causal', 0)]
+        points = study.curve_points(rec)
+        self.assertEqual([p['iter'] for p in points], [5, 10, 15, 20])
+        self.assertIs(points[-1]['metrics'], rec['val']['alpha=0'])
+
+
+class TestCacheAndConfigs(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.root = osp.join(cls.tmp.name, 'data')
+        generate_tiny_lvis(
+            cls.root,
+            TinyLVISSpec(
+                num_classes=6, train_images=20, val_images_per_class=1),
+            write_images=False)
+        ann = osp.join(cls.root, 'annotations')
+        cls.data = study.StudyData(cls.root,
+                                   osp.join(ann, 'lvis_v1_train.json'),
+                                   osp.join(ann, 'lvis_v1_heldout.json'),
+                                   osp.join(ann, 'lvis_v1_val.json'))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_cache_hits_only_the_same_inputs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = study.RunCache(tmp)
+            inputs = study.run_inputs('causal', 'data0', 'cfg0', 100)
+            self.assertIsNone(cache.get('causal', 0, inputs))
+            cache.put('causal', 0, inputs, dict(val={'alpha=0': {}}))
+            self.assertEqual(os.listdir(tmp), ['causal_seed0.json'])
+            got = cache.get('causal', 0, inputs)
+            self.assertEqual((got['model'], got['seed']), ('causal', 0))
+            for changed in (study.run_inputs('causal', 'data1', 'cfg0', 100),
+                            study.run_inputs('causal', 'data0', 'cfg1', 100),
+                            study.run_inputs('causal', 'data0', 'cfg0', 200)):
+                self.assertIsNone(cache.get('causal', 0, changed))
+            self.assertIsNone(cache.get('causal', 1, inputs))
+
+    def test_study_config_changes_only_data_schedule_and_seed(self):
+        n_train = self.data.num_train_images()
+        for model, spec in study.MODELS.items():
+            with self.subTest(model=model):
+                cfg = study.study_config(model, self.data, 120, 7, 30)
+                base = Config.fromfile(
+                    osp.join(study.ROOT, 'configs', spec.config))
+                heads = cfg.model.roi_head.bbox_head
+                for head, ref in zip(heads, base.model.roi_head.bbox_head):
+                    self.assertEqual(head.num_classes, 6)
+                    self.assertEqual(head.type, ref.type)
+                    self.assertEqual(head.loss_cls.type, ref.loss_cls.type)
+                    if 'num_classes' in ref.loss_cls:
+                        self.assertEqual(head.loss_cls.num_classes, 6)
+                self.assertEqual(cfg.train_cfg.max_iters, 120)
+                self.assertEqual(cfg.param_scheduler[1].milestones, [90])
+                self.assertEqual(cfg.randomness.seed, 7)
+                self.assertTrue(cfg.test_evaluator.classwise)
+                self.assertEqual(cfg.test_evaluator.ann_file, self.data.val)
+                train = cfg.train_dataloader.dataset
+                if spec.rfs:
+                    self.assertEqual(train.type, 'ClassBalancedDataset')
+                    self.assertAlmostEqual(train.oversample_thr,
+                                           100 / n_train)
+                    train = train.dataset
+                self.assertEqual(train.ann_file, self.data.train)
+                self.assertEqual(len(train.metainfo['classes']), 6)
+                # what the row's method is made of survives
+                self.assertEqual(cfg.model.roi_head.type,
+                                 base.model.roi_head.type)
+                self.assertEqual(cfg.optim_wrapper, base.optim_wrapper)
+
+    def test_missing_split_names_the_converter(self):
+        data = study.StudyData(self.root, self.data.train,
+                               osp.join(self.root, 'nope.json'),
+                               self.data.val)
+        with self.assertRaisesRegex(FileNotFoundError, 'lvis_heldout_split'):
+            data.check()
+
+    def test_interrupted_study_resumes_where_it_stopped(self):
+        """Runs finished before an interruption are not made again; the
+        results are written from the cache plus the new runs."""
+        names = [c['name'] for c in self.data.categories()]
+        made, session = [], dict(ends_after=3)
+
+        def fake_train_and_test(model, seed, cfg, data, args, work_dir):
+            if len(made) == session['ends_after']:
+                raise KeyboardInterrupt  # the session ends mid-study
+            made.append((model, seed))
+            rec = fake_record(model, seed, names, iters=args.iters)
+            rec.pop('inputs')
+            return rec
+
+        with tempfile.TemporaryDirectory() as out:
+            argv = [
+                'run.py', '--models', 'stock', 'causal', 'seesaw', '--seeds',
+                '0', '1', '--iters', '20', '--checkpoint-every', '5',
+                '--data-root', self.root, '--work-dir',
+                osp.join(out, 'work'), '--out', out
+            ]
+            with mock.patch.object(study_run, 'train_and_test',
+                                   side_effect=fake_train_and_test), \
+                    mock.patch.object(sys, 'argv', argv):
+                with self.assertRaises(KeyboardInterrupt):
+                    study_run.main()
+                self.assertEqual(made, [('stock', 0), ('causal', 0),
+                                        ('seesaw', 0)])
+                self.assertEqual(
+                    sorted(os.listdir(osp.join(out, 'runs'))),
+                    ['causal_seed0.json', 'seesaw_seed0.json',
+                     'stock_seed0.json'])
+                session['ends_after'] = None
+                study_run.main()
+            self.assertEqual(made[3:], [('stock', 1), ('causal', 1),
+                                        ('seesaw', 1)])
+            with open(osp.join(out, 'results_study.json')) as f:
+                results = json.load(f)
+            self.assertEqual(results['runs_made_by_this_invocation'],
+                             ['stock_seed1', 'causal_seed1', 'seesaw_seed1'])
+            self.assertEqual(len(results['runs']), 6)
+            self.assertEqual(
+                list(results['table']),
+                [r[0] for r in study.rows_for(['stock', 'causal', 'seesaw'])])
+            for png in ('study_table.png', 'study_curve.png',
+                        'study_per_class.png'):
+                self.assertGreater(osp.getsize(osp.join(out, png)), 1000)
