@@ -120,8 +120,9 @@ class TestConfigs(unittest.TestCase):
         heads = seesaw['model']['roi_head']['bbox_head']
         self.assertEqual(len(heads), 3)
         for head, ref in zip(heads, stock['model']['roi_head']['bbox_head']):
-            self.assertEqual(head.pop('cls_predictor_cfg'),
-                             dict(type='NormedLinear', tempearture=20))
+            self.assertEqual(
+                head.pop('cls_predictor_cfg'),
+                dict(type='NormedLinear', tempearture=20))
             self.assertEqual(
                 head.pop('loss_cls'),
                 dict(

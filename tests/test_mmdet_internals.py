@@ -5,7 +5,8 @@ Each reach is in one place (the label hand-over in
 mmdet_causal/models/roi_heads/label_passing.py and the box head's capture of
 ``fc_cls``'s input, the sweep's block at the top of
 mmdet_causal/apis/debias_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
-config scope in mmdet_causal/stack.py),
+config scope in mmdet_causal/stack.py, the figures' capture of the last box
+head's scores in mmdet_causal/visualization/detections.py),
 written against mmdet 3.3.0 / mmengine 0.10.7. If a new version changes one
 of these signatures this test fails and names it, before a silently wrong
 result can."""
@@ -77,7 +78,24 @@ class TestMmdetInternals(unittest.TestCase):
         source = inspect.getsource(LVISMetric.compute_metrics)
         self.assertIn('LVISResults(lvis_gt, result_files[metric])', source)
         self.assertIn('LVISEval(lvis_gt, lvis_dt, iou_type)', source)
+        # the per-class AP FastLVISMetric re-keys by iou type
+        self.assertIn("eval_results[f'{nm[\"name\"]}_precision']", source)
         self.assertIn('self.results2json(preds, outfile_prefix)', source)
+
+    def test_figures_capture(self):
+        # capture_roi_scores wraps the per-image post-processing, called by
+        # keyword from predict_by_feat; the detections keep the scores
+        # computed there (matched to their RoI by value)
+        self.check(BBoxHead._predict_by_feat_single,
+                   ('self', 'roi', 'cls_score', 'bbox_pred', 'img_meta',
+                    'rescale', 'rcnn_test_cfg'))
+        self.assertIn('self._predict_by_feat_single(',
+                      inspect.getsource(BBoxHead.predict_by_feat))
+        # layer='auto' asks the RoI extractor for a RoI's level
+        from mmdet.models.roi_heads.roi_extractors import \
+            SingleRoIExtractor
+        self.check(SingleRoIExtractor.map_roi_levels,
+                   ('self', 'rois', 'num_levels'))
 
     def test_config_scope(self):
         from mmengine.config import utils

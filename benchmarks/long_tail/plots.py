@@ -6,8 +6,9 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
 from study import COLUMNS, IOU_TYPES  # noqa: E402
+
+from mmdet_causal.visualization.figures import save_png  # noqa: E402
 
 
 def table_figure(table, path, title):
@@ -34,7 +35,7 @@ def table_figure(table, path, title):
     axes[1].legend(fontsize=7, loc='upper left')
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_png(fig, path, dpi=80)
     plt.close(fig)
 
 
@@ -48,9 +49,10 @@ def curve_figure(curves, path, iters):
             its = [p['iter'] for p in points]
             for iou, style in (('bbox', '-o'), ('segm', '--s')):
                 ax.plot(
-                    its,
-                    [100 * p['metrics'][f'lvis/{iou}_{column}']
-                     for p in points],
+                    its, [
+                        100 * p['metrics'][f'lvis/{iou}_{column}']
+                        for p in points
+                    ],
                     style,
                     ms=3,
                     label=f'{labels.get(model, model)}, {iou}')
@@ -59,8 +61,9 @@ def curve_figure(curves, path, iters):
         ax.set_ylabel(f'val {column} (%)')
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle('convergence: val AP of seed 0 at intermediate checkpoints',
-                 fontsize=10)
+    fig.suptitle(
+        'convergence: val AP of seed 0 at intermediate checkpoints',
+        fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_png(fig, path, dpi=80)
     plt.close(fig)

@@ -31,9 +31,12 @@ from dataclasses import asdict, replace
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
+# isort: off
 import study  # noqa: E402
-from study import (ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS,  # noqa: E402
-                   MODELS, PLAIN, ROOT, SELECT_METRIC, RunCache, StudyData)
+from study import (  # noqa: E402
+    ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS, MODELS, PLAIN, ROOT,
+    SELECT_METRIC, RunCache, StudyData)
+# isort: on
 
 #: the full study's budget per model and seed, and its checkpoints
 ITERS = 1600
@@ -106,7 +109,8 @@ def run(cmd, log_file):
     with open(log_file, 'a') as f:
         f.write('$ ' + ' '.join(cmd) + '\n')
         f.flush()
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        proc = subprocess.run(
+            cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
     if proc.returncode:
         with open(log_file) as f:
             tail = f.readlines()[-40:]
@@ -146,8 +150,10 @@ def strength_args(strength: str):
     if strength in (PLAIN, 'gamma=0'):
         return []  # NorCal at gamma 0 is the model itself
     knob, value = strength.split('=')
-    return {'alpha': ['--tde-alpha', value], 'gamma': ['--norcal-gamma',
-                                                      value]}[knob]
+    return {
+        'alpha': ['--tde-alpha', value],
+        'gamma': ['--norcal-gamma', value]
+    }[knob]
 
 
 def train_and_test(model, seed, cfg, data, args, work_dir):
@@ -214,8 +220,8 @@ def train_and_test(model, seed, cfg, data, args, work_dir):
             curve.append(
                 dict(
                     iter=it,
-                    metrics=study.strip_metrics(
-                        metrics, keep_per_class=False)))
+                    metrics=study.strip_metrics(metrics,
+                                                keep_per_class=False)))
     record.update(
         curve=curve,
         train_s=train_s,
@@ -227,8 +233,8 @@ def train_and_test(model, seed, cfg, data, args, work_dir):
 def epochs_trained(work_dir):
     """How many passes over its (possibly repeated) train set the run made,
     from the last logged epoch counter; None if the log has none."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
+    logs = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     epoch = None
     for path in logs:
         with open(path) as f:
@@ -266,8 +272,8 @@ def main():
     args = parse_args()
     wall_start = time.perf_counter()
     data = study_data(args)
-    out_dir = args.out or (
-        osp.join(ROOT, args.work_dir, 'quick') if args.quick else HERE)
+    out_dir = args.out or (osp.join(ROOT, args.work_dir, 'quick')
+                           if args.quick else HERE)
     cache = RunCache(osp.join(out_dir, 'runs'))
     data_fp = data.fingerprint()
     records, ran = {}, []
@@ -284,8 +290,7 @@ def main():
                                       args.iters)
             record = cache.get(model, seed, inputs)
             if record is None:
-                record = train_and_test(model, seed, cfg, data, args,
-                                        work_dir)
+                record = train_and_test(model, seed, cfg, data, args, work_dir)
                 record = cache.put(model, seed, inputs, record)
                 prune_checkpoints(work_dir, f'iter_{args.iters}.pth')
                 ran.append(study.run_key(model, seed))
@@ -300,8 +305,9 @@ def main():
 
 
 def write_results(args, data, records, out_dir, ran, wall_s):
-    from mmdet_causal.visualization import plot_per_class_ap
     import plots
+
+    from mmdet_causal.visualization import plot_per_class_ap
     rows = study.rows_for(args.models)
     table = study.aggregate(records, rows, args.seeds)
     has_ref = study.REFERENCE_ROW in table
@@ -311,8 +317,7 @@ def write_results(args, data, records, out_dir, ran, wall_s):
     groups = {g: sum(c['frequency'] == g for c in cats) for g in 'rcf'}
     compute_s = sum(r['train_s'] + r['test_s'] for r in records.values())
     summary = dict(
-        command='python benchmarks/long_tail/run.py ' +
-        ' '.join(sys.argv[1:]),
+        command='python benchmarks/long_tail/run.py ' + ' '.join(sys.argv[1:]),
         machine=machine(),
         wall_s_this_invocation=wall_s,
         compute_s_all_runs=compute_s,
@@ -335,7 +340,8 @@ def write_results(args, data, records, out_dir, ran, wall_s):
         table=table,
         comparison=comparison,
         runs={
-            study.run_key(m, s): dict(
+            study.run_key(m, s):
+            dict(
                 train_s=r['train_s'],
                 test_s=r['test_s'],
                 epochs=r.get('epochs'),
@@ -362,17 +368,15 @@ def write_results(args, data, records, out_dir, ran, wall_s):
         plots.curve_figure(curves, osp.join(out_dir, 'study_curve.png'),
                            args.iters)
     with open(data.train) as f:
-        train_cats = {
-            c['name']: c
-            for c in json.load(f)['categories']
-        }
+        train_cats = {c['name']: c for c in json.load(f)['categories']}
     per_class = study.per_class_ap(records, rows, args.seeds, names, 'bbox')
     fig = plot_per_class_ap(
-        {row: dict(zip(names, aps))
-         for row, aps in per_class.items()},
-        {n: train_cats[n]['instance_count']
-         for n in names}, {n: train_cats[n]['frequency']
-                           for n in names},
+        {
+            row: dict(zip(names, aps))
+            for row, aps in per_class.items()
+        }, {n: train_cats[n]['instance_count']
+            for n in names}, {n: train_cats[n]['frequency']
+                              for n in names},
         osp.join(out_dir, 'study_per_class.png'),
         title=f'bbox AP per class, mean of seeds {args.seeds}')
     import matplotlib.pyplot as plt

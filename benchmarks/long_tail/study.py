@@ -53,12 +53,16 @@ class Model:
 MODELS: Dict[str, Model] = {
     # the curve models first: seed 0 of both shows early whether the budget
     # converges
-    'stock': Model('tiny/htc_r18_fpn_tiny-lvis.py', sweep='norcal'),
-    'causal': Model('tiny/htc-causal_r18_fpn_tiny-lvis.py', sweep='tde'),
-    'stock_rfs': Model('tiny/htc_r18_fpn_rfs_tiny-lvis.py', rfs=True),
-    'seesaw': Model('tiny/htc_r18_fpn_seesaw_tiny-lvis.py'),
-    'causal_rfs': Model(
-        'tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py', sweep='tde', rfs=True),
+    'stock':
+    Model('tiny/htc_r18_fpn_tiny-lvis.py', sweep='norcal'),
+    'causal':
+    Model('tiny/htc-causal_r18_fpn_tiny-lvis.py', sweep='tde'),
+    'stock_rfs':
+    Model('tiny/htc_r18_fpn_rfs_tiny-lvis.py', rfs=True),
+    'seesaw':
+    Model('tiny/htc_r18_fpn_seesaw_tiny-lvis.py'),
+    'causal_rfs':
+    Model('tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py', sweep='tde', rfs=True),
 }
 #: (row, model, strength): a strength is a sweep name ('alpha=1.5'),
 #: SELECTED or PLAIN
@@ -155,8 +159,8 @@ def study_config(model: str, data: StudyData, iters: int, seed: int,
     metainfo = dict(classes=classes)
     data_root = data.data_root.rstrip('/') + '/'
     for loader, ann in ((cfg.train_dataloader, data.train),
-                        (cfg.val_dataloader, data.val),
-                        (cfg.test_dataloader, data.val)):
+                        (cfg.val_dataloader, data.val), (cfg.test_dataloader,
+                                                         data.val)):
         dataset = _innermost(loader.dataset)
         dataset.update(data_root=data_root, ann_file=ann, metainfo=metainfo)
     if MODELS[model].rfs:
@@ -305,8 +309,8 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     return mean, math.sqrt(var)
 
 
-def aggregate(records: Dict[Tuple[str, int], dict],
-              rows: Sequence[Tuple[str, str, str]],
+def aggregate(records: Dict[Tuple[str, int],
+                            dict], rows: Sequence[Tuple[str, str, str]],
               seeds: Sequence[int]) -> dict:
     """Per row: mean and standard deviation over seeds of every table
     column (AP in %), the per-seed values, and the strengths picked on the
@@ -331,8 +335,8 @@ def aggregate(records: Dict[Tuple[str, int], dict],
             model=model,
             strength=strength,
             cells=cells,
-            picked=[r['selected'] for r in runs]
-            if strength == SELECTED else None)
+            picked=[r['selected']
+                    for r in runs] if strength == SELECTED else None)
     return out
 
 
@@ -352,7 +356,9 @@ def compare(table: dict, reference: str = REFERENCE_ROW) -> dict:
             spread = max(ref[col]['std'], cell['std'])
             known = not (math.isnan(spread) or math.isnan(diff))
             out[row][col] = dict(
-                diff=diff, spread=spread, real=known and abs(diff) > 2 * spread)
+                diff=diff,
+                spread=spread,
+                real=known and abs(diff) > 2 * spread)
     return out
 
 
@@ -363,9 +369,7 @@ def per_class_ap(records: Dict[Tuple[str, int], dict],
     have ground truth for it (NaN where none has)."""
     out = {}
     for row, model, strength in rows:
-        per_seed = [
-            row_metrics(records[(model, s)], strength) for s in seeds
-        ]
+        per_seed = [row_metrics(records[(model, s)], strength) for s in seeds]
         values = []
         for name in names:
             aps = [m.get(f'lvis/{iou}_{name}_precision') for m in per_seed]

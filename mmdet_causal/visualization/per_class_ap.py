@@ -5,6 +5,8 @@ import json
 import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .figures import save_png
+
 #: colours of the frequency groups' bands
 GROUP_COLORS = {'r': '#d62728', 'c': '#ff7f0e', 'f': '#2ca02c'}
 GROUP_NAMES = {'r': 'rare', 'c': 'common', 'f': 'frequent'}
@@ -47,7 +49,8 @@ def read_metrics(spec: str) -> Tuple[Dict[str, float], str]:
     return metrics, spec
 
 
-def per_class_ap(metrics: Mapping[str, float], names: Sequence[str],
+def per_class_ap(metrics: Mapping[str, float],
+                 names: Sequence[str],
                  iou: str = 'bbox') -> Dict[str, float]:
     """Each class's AP from a metrics dict holding ``FastLVISMetric(
     classwise=True)`` output (``lvis/{iou}_{name}_precision``, with or
@@ -132,7 +135,11 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
         x = np.array([max(counts[n], 1) for n in names], dtype=float)
         y = np.array([100 * aps[n] for n in names])
         points = ax.scatter(
-            x, y, s=16, marker=markers[k % len(markers)], alpha=0.7,
+            x,
+            y,
+            s=16,
+            marker=markers[k % len(markers)],
+            alpha=0.7,
             label=label)
         lines.append(points)
         if len(x) >= 2:  # a trend: mean AP in log-spaced bins
@@ -154,5 +161,5 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
     if path:
-        fig.savefig(path, dpi=90)
+        save_png(fig, path)
     return fig

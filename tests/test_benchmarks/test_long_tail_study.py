@@ -33,7 +33,8 @@ STRENGTHS = {
 def fake_metrics(rng, names):
     m = {
         study.metric_key(iou, c): float(rng.uniform(0.05, 0.6))
-        for iou in study.IOU_TYPES for c in study.COLUMNS
+        for iou in study.IOU_TYPES
+        for c in study.COLUMNS
     }
     for iou in study.IOU_TYPES:
         for k, name in enumerate(names):
@@ -50,8 +51,7 @@ def fake_record(model, seed, names, iters=20):
     selected = strengths[seed % len(strengths)] if model in STRENGTHS \
         else None
     curve = [
-        dict(iter=it, metrics=fake_metrics(rng, names))
-        for it in (5, 10, 15)
+        dict(iter=it, metrics=fake_metrics(rng, names)) for it in (5, 10, 15)
     ] if model in study.CURVE_MODELS else []
     return dict(
         model=model,
@@ -71,8 +71,11 @@ class TestAggregation(unittest.TestCase):
     def setUp(self):
         self.names = ['a', 'b', 'c']
         self.seeds = [0, 1, 2]
-        self.records = {(m, s): fake_record(m, s, self.names)
-                        for m in study.MODELS for s in self.seeds}
+        self.records = {
+            (m, s): fake_record(m, s, self.names)
+            for m in study.MODELS
+            for s in self.seeds
+        }
 
     def test_means_and_spreads_equal_numpy(self):
         table = study.aggregate(self.records, study.ROWS, self.seeds)
@@ -85,12 +88,11 @@ class TestAggregation(unittest.TestCase):
                         rec = self.records[(model, s)]
                         name = rec['selected'] if strength == \
                             study.SELECTED else strength
-                        values.append(
-                            100 * rec['val'][name][f'lvis/{iou}_{col}'])
+                        values.append(100 *
+                                      rec['val'][name][f'lvis/{iou}_{col}'])
                     cell = table[row]['cells'][f'{iou}_{col}']
                     self.assertAlmostEqual(cell['mean'], np.mean(values))
-                    self.assertAlmostEqual(cell['std'],
-                                           np.std(values, ddof=1))
+                    self.assertAlmostEqual(cell['std'], np.std(values, ddof=1))
                     self.assertEqual(cell['seeds'], values)
 
     def test_selected_rows_use_each_seeds_pick(self):
@@ -111,12 +113,9 @@ class TestAggregation(unittest.TestCase):
 
     def test_compare_calls_only_differences_beyond_twice_the_spread(self):
         table = {
-            'ref':
-            dict(cells=dict(x=dict(mean=30.0, std=1.0))),
-            'near':
-            dict(cells=dict(x=dict(mean=28.5, std=0.5))),  # 1.5 <= 2
-            'far':
-            dict(cells=dict(x=dict(mean=27.5, std=1.2))),  # 2.5 > 2.4
+            'ref': dict(cells=dict(x=dict(mean=30.0, std=1.0))),
+            'near': dict(cells=dict(x=dict(mean=28.5, std=0.5))),  # 1.5 <= 2
+            'far': dict(cells=dict(x=dict(mean=27.5, std=1.2))),  # 2.5 > 2.4
         }
         out = study.compare(table, reference='ref')
         self.assertAlmostEqual(out['near']['x']['diff'], 1.5)
@@ -132,8 +131,10 @@ class TestAggregation(unittest.TestCase):
         (row, model, _), = rows
         for k, name in enumerate(self.names):
             values = [
-                self.records[(model, s)]['val'][study.PLAIN]
-                [f'lvis/segm_{name}_precision'] for s in self.seeds
+                self.records[(
+                    model,
+                    s)]['val'][study.PLAIN][f'lvis/segm_{name}_precision']
+                for s in self.seeds
             ]
             if k == 0:
                 self.assertTrue(math.isnan(out[row][k]))
@@ -163,8 +164,8 @@ class TestCacheAndConfigs(unittest.TestCase):
                 num_classes=6, train_images=20, val_images_per_class=1),
             write_images=False)
         ann = osp.join(cls.root, 'annotations')
-        cls.data = study.StudyData(cls.root,
-                                   osp.join(ann, 'lvis_v1_train.json'),
+        cls.data = study.StudyData(cls.root, osp.join(ann,
+                                                      'lvis_v1_train.json'),
                                    osp.join(ann, 'lvis_v1_heldout.json'),
                                    osp.join(ann, 'lvis_v1_val.json'))
 
@@ -209,8 +210,7 @@ class TestCacheAndConfigs(unittest.TestCase):
                 train = cfg.train_dataloader.dataset
                 if spec.rfs:
                     self.assertEqual(train.type, 'ClassBalancedDataset')
-                    self.assertAlmostEqual(train.oversample_thr,
-                                           100 / n_train)
+                    self.assertAlmostEqual(train.oversample_thr, 100 / n_train)
                     train = train.dataset
                 self.assertEqual(train.ann_file, self.data.train)
                 self.assertEqual(len(train.metainfo['classes']), 6)
@@ -221,8 +221,7 @@ class TestCacheAndConfigs(unittest.TestCase):
 
     def test_missing_split_names_the_converter(self):
         data = study.StudyData(self.root, self.data.train,
-                               osp.join(self.root, 'nope.json'),
-                               self.data.val)
+                               osp.join(self.root, 'nope.json'), self.data.val)
         with self.assertRaisesRegex(FileNotFoundError, 'lvis_heldout_split'):
             data.check()
 
@@ -255,9 +254,10 @@ class TestCacheAndConfigs(unittest.TestCase):
                 self.assertEqual(made, [('stock', 0), ('causal', 0),
                                         ('seesaw', 0)])
                 self.assertEqual(
-                    sorted(os.listdir(osp.join(out, 'runs'))),
-                    ['causal_seed0.json', 'seesaw_seed0.json',
-                     'stock_seed0.json'])
+                    sorted(os.listdir(osp.join(out, 'runs'))), [
+                        'causal_seed0.json', 'seesaw_seed0.json',
+                        'stock_seed0.json'
+                    ])
                 session['ends_after'] = None
                 study_run.main()
             self.assertEqual(made[3:], [('stock', 1), ('causal', 1),

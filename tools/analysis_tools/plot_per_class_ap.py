@@ -4,7 +4,8 @@ metrics file, LVIS's rare/common/frequent classes shaded.
 
     python tools/analysis_tools/plot_per_class_ap.py \\
         data/lvis_v1/annotations/lvis_v1_train.json \\
-        work_dirs/stock/metrics.json work_dirs/causal/sweep/sweep.json@alpha=0 \\
+        work_dirs/stock/metrics.json \\
+        work_dirs/causal/sweep/sweep.json@alpha=0 \\
         work_dirs/causal/sweep/sweep.json --labels stock "alpha 0" \\
         "held-out alpha" --out per_class_ap.png
 
@@ -69,8 +70,10 @@ def main(argv=None):
         with open(args.points_out, 'w') as f:
             json.dump(
                 {
-                    label: {n: [counts[n], ap]
-                            for n, ap in aps.items()}
+                    label: {
+                        n: [counts[n], ap]
+                        for n, ap in aps.items()
+                    }
                     for label, aps in series.items()
                 },
                 f,
