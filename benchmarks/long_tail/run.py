@@ -18,12 +18,14 @@ changed input (data, config, budget, grid) reruns what it changes. Writes
 (``study_*.png``) to ``--out``.
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
 import os.path as osp
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -41,6 +43,8 @@ from study import (  # noqa: E402
 #: the full study's budget per model and seed, and its checkpoints
 ITERS = 1600
 CHECKPOINT_EVERY = 200
+#: the convergence curve tests every other checkpoint
+CURVE_EVERY = 400
 
 
 def parse_args():
@@ -67,6 +71,11 @@ def parse_args():
         help='iterations between the checkpoints of the convergence curve '
         f'(default {CHECKPOINT_EVERY}, quick 10)')
     parser.add_argument(
+        '--curve-every',
+        type=int,
+        help='iterations between the curve points tested (a multiple of '
+        f'--checkpoint-every; default {CURVE_EVERY}, quick 10)')
+    parser.add_argument(
         '--data-root',
         help='an LVIS-format long-tailed set (default: the generator\'s '
         'long-tail preset, written to data/long_tail)')
@@ -92,10 +101,14 @@ def parse_args():
         args.seeds = args.seeds if '--seeds' in sys.argv else [0]
         args.iters = args.iters or 20
         args.checkpoint_every = args.checkpoint_every or 10
+        args.curve_every = args.curve_every or 10
     args.iters = args.iters or ITERS
     args.checkpoint_every = args.checkpoint_every or CHECKPOINT_EVERY
+    args.curve_every = args.curve_every or CURVE_EVERY
     if args.iters < 1 or not 1 <= args.checkpoint_every <= args.iters:
         parser.error('need 1 <= --checkpoint-every <= --iters')
+    if args.curve_every % args.checkpoint_every:
+        parser.error('--curve-every must be a multiple of --checkpoint-every')
     return args
 
 
@@ -156,43 +169,69 @@ def strength_args(strength: str):
     }[knob]
 
 
-def train_and_test(model, seed, cfg, data, args, work_dir):
+def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
     """One (model, seed) run: train (resuming an interrupted training),
     test (sweep + held-out pick, or plain), and for a curve model's seed 0
-    test the intermediate checkpoints. Returns the record."""
+    test intermediate checkpoints. Returns the record.
+
+    What a run has finished in ``work_dir`` (the trained checkpoint, the
+    test's output, curve points, with the seconds each took in
+    ``times.json``) is reused when the study restarts with the same
+    ``inputs``; a work dir made with other inputs is cleared first."""
+    stamp = osp.join(work_dir, 'inputs.json')
+    if inputs is not None and osp.isfile(stamp):
+        with open(stamp) as f:
+            old = json.load(f)
+        if old != inputs:
+            log(f'{model} seed {seed}: {work_dir} holds another run; '
+                'cleared')
+            shutil.rmtree(work_dir)
     os.makedirs(work_dir, exist_ok=True)
+    if inputs is not None:
+        with open(stamp, 'w') as f:
+            json.dump(inputs, f)
+    times = Times(osp.join(work_dir, 'times.json'))
     config = osp.join(work_dir, 'config.py')
     cfg.dump(config)
     log_file = osp.join(work_dir, 'study.log')
     python = sys.executable
     final = osp.join(work_dir, f'iter_{args.iters}.pth')
-    start = time.perf_counter()
     if not osp.isfile(final):
         log(f'{model} seed {seed}: training {args.iters} iterations')
-        run([
-            python, 'tools/train.py', config, '--work-dir', work_dir,
-            '--resume'
-        ], log_file)
-    train_s = time.perf_counter() - start
+        with times('train'):
+            run([
+                python, 'tools/train.py', config, '--work-dir', work_dir,
+                '--resume'
+            ], log_file)
+    elif times.get('train') is None:
+        times.set('train', logged_train_seconds(work_dir, args.iters))
 
-    start = time.perf_counter()
-    log(f'{model} seed {seed}: testing')
     sweep = MODELS[model].sweep
     if sweep:
         sweep_dir = osp.join(work_dir, 'sweep')
-        run([
-            python, 'tools/test.py', config, final, '--work-dir', work_dir,
-            '--select-on', data.heldout, '--select-metric', SELECT_METRIC,
-            '--sweep-out', sweep_dir
-        ] + test_args(model), log_file)
-        with open(osp.join(sweep_dir, 'sweep.json')) as f:
-            record = study.record_from_sweep(json.load(f))
+        out = osp.join(sweep_dir, 'sweep.json')
+        if not osp.isfile(out):
+            log(f'{model} seed {seed}: testing (sweep)')
+            with times('test'):
+                run([
+                    python, 'tools/test.py', config, final, '--work-dir',
+                    work_dir, '--select-on', data.heldout, '--select-metric',
+                    SELECT_METRIC, '--sweep-out', sweep_dir
+                ] + test_args(model), log_file)
+        with open(out) as f:
+            report = json.load(f)
+        if 'test' not in times:  # made before times were kept
+            times.set('test', report['total_s'])
+        record = study.record_from_sweep(report)
     else:
         out = osp.join(work_dir, 'metrics.json')
-        run([
-            python, 'tools/test.py', config, final, '--work-dir', work_dir,
-            '--metrics-out', out
-        ], log_file)
+        if not osp.isfile(out):
+            log(f'{model} seed {seed}: testing')
+            with times('test'):
+                run([
+                    python, 'tools/test.py', config, final, '--work-dir',
+                    work_dir, '--metrics-out', out
+                ], log_file)
         with open(out) as f:
             record = study.record_from_plain(json.load(f)['metrics'])
     record['val'] = {
@@ -206,15 +245,16 @@ def train_and_test(model, seed, cfg, data, args, work_dir):
         }
     curve = []
     if model in CURVE_MODELS and seed == min(args.seeds):
-        for it in range(args.checkpoint_every, args.iters,
-                        args.checkpoint_every):
+        for it in range(args.curve_every, args.iters, args.curve_every):
             out = osp.join(work_dir, f'metrics_iter_{it}.json')
-            log(f'{model} seed {seed}: curve point at {it} iterations')
-            run([
-                python, 'tools/test.py', config,
-                osp.join(work_dir, f'iter_{it}.pth'), '--work-dir', work_dir,
-                '--metrics-out', out
-            ] + strength_args(CURVE_STRENGTH[model]), log_file)
+            if not osp.isfile(out):
+                log(f'{model} seed {seed}: curve point at {it} iterations')
+                with times(f'curve_{it}'):
+                    run([
+                        python, 'tools/test.py', config,
+                        osp.join(work_dir, f'iter_{it}.pth'), '--work-dir',
+                        work_dir, '--metrics-out', out
+                    ] + strength_args(CURVE_STRENGTH[model]), log_file)
             with open(out) as f:
                 metrics = json.load(f)['metrics']
             curve.append(
@@ -224,10 +264,66 @@ def train_and_test(model, seed, cfg, data, args, work_dir):
                                                 keep_per_class=False)))
     record.update(
         curve=curve,
-        train_s=train_s,
-        test_s=time.perf_counter() - start,
+        train_s=times.get('train'),
+        test_s=sum(v for k, v in times.items() if k != 'train'),
         epochs=epochs_trained(work_dir))
     return record
+
+
+class Times:
+    """Seconds each step of a run took, kept in a JSON file so that a
+    restarted study still counts steps an earlier process finished."""
+
+    def __init__(self, path):
+        self.path = path
+        self.data = {}
+        if osp.isfile(path):
+            with open(path) as f:
+                self.data = json.load(f)
+
+    def __contains__(self, key):
+        return key in self.data
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def items(self):
+        return self.data.items()
+
+    def set(self, key, seconds):
+        self.data[key] = seconds
+        with open(self.path, 'w') as f:
+            json.dump(self.data, f, indent=1)
+
+    @contextlib.contextmanager
+    def __call__(self, key):
+        start = time.perf_counter()
+        yield
+        self.set(key, time.perf_counter() - start)
+
+
+def logged_train_seconds(work_dir, iters):
+    """A training's duration from mmengine's logs (the first line of a
+    training log to the save of the last checkpoint), for a training
+    finished before times were kept; None if the logs do not tell."""
+
+    def stamp(line):
+        m = re.match(r'(\d+/\d+/\d+ \d+:\d+:\d+)', line)
+        return time.mktime(time.strptime(m.group(1),
+                                         '%Y/%m/%d %H:%M:%S')) if m else None
+
+    starts, end = [], None
+    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
+        with open(path) as f:
+            lines = f.readlines()
+        if not any('Iter(train)' in ln for ln in lines):
+            continue  # a test's log
+        starts.append(stamp(lines[0]))
+        for ln in lines:
+            if f'Saving checkpoint at {iters} iterations' in ln:
+                end = stamp(ln)
+    starts = [s for s in starts if s is not None]
+    return end - min(starts) if starts and end else None
 
 
 def epochs_trained(work_dir):
@@ -290,7 +386,8 @@ def main():
                                       args.iters)
             record = cache.get(model, seed, inputs)
             if record is None:
-                record = train_and_test(model, seed, cfg, data, args, work_dir)
+                record = train_and_test(model, seed, cfg, data, args, work_dir,
+                                        inputs)
                 record = cache.put(model, seed, inputs, record)
                 prune_checkpoints(work_dir, f'iter_{args.iters}.pth')
                 ran.append(study.run_key(model, seed))
@@ -327,6 +424,7 @@ def write_results(args, data, records, out_dir, ran, wall_s):
         seeds=args.seeds,
         iters=args.iters,
         checkpoint_every=args.checkpoint_every,
+        curve_every=args.curve_every,
         alphas=list(ALPHAS),
         gammas=list(GAMMAS),
         select_metric=SELECT_METRIC,

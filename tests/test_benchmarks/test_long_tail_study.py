@@ -219,6 +219,42 @@ class TestCacheAndConfigs(unittest.TestCase):
                                  base.model.roi_head.type)
                 self.assertEqual(cfg.optim_wrapper, base.optim_wrapper)
 
+    def test_a_run_reuses_its_finished_steps(self):
+        """A restarted run does not train or test again what its work dir
+        holds from the same inputs, and clears one made with others."""
+        names = [c['name'] for c in self.data.categories()]
+        metrics = fake_metrics(np.random.RandomState(0), names)
+        calls = []
+
+        def fake_run(cmd, log_file):
+            calls.append(cmd[1])
+            wd = cmd[cmd.index('--work-dir') + 1]
+            if cmd[1] == 'tools/train.py':
+                open(osp.join(wd, 'iter_20.pth'), 'w').close()
+            else:
+                with open(cmd[cmd.index('--metrics-out') + 1], 'w') as f:
+                    json.dump(dict(metrics=metrics), f)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            wd = osp.join(tmp, 'seesaw', 'seed0')
+            args = mock.Mock(iters=20, curve_every=10, seeds=[0])
+            cfg = study.study_config('seesaw', self.data, 20, 0, 10)
+            inputs = study.run_inputs('seesaw', 'd', 'c', 20)
+            with mock.patch.object(study_run, 'run', side_effect=fake_run):
+                first = study_run.train_and_test('seesaw', 0, cfg, self.data,
+                                                 args, wd, inputs)
+                self.assertEqual(calls, ['tools/train.py', 'tools/test.py'])
+                again = study_run.train_and_test('seesaw', 0, cfg, self.data,
+                                                 args, wd, inputs)
+                self.assertEqual(len(calls), 2)  # nothing made twice
+                self.assertEqual(again['val'], first['val'])
+                self.assertEqual(again['train_s'], first['train_s'])
+                other = study.run_inputs('seesaw', 'd', 'c2', 20)
+                study_run.train_and_test('seesaw', 0, cfg, self.data, args,
+                                         wd, other)
+                self.assertEqual(calls[2:],
+                                 ['tools/train.py', 'tools/test.py'])
+
     def test_missing_split_names_the_converter(self):
         data = study.StudyData(self.root, self.data.train,
                                osp.join(self.root, 'nope.json'), self.data.val)
@@ -231,7 +267,8 @@ class TestCacheAndConfigs(unittest.TestCase):
         names = [c['name'] for c in self.data.categories()]
         made, session = [], dict(ends_after=3)
 
-        def fake_train_and_test(model, seed, cfg, data, args, work_dir):
+        def fake_train_and_test(model, seed, cfg, data, args, work_dir,
+                                inputs):
             if len(made) == session['ends_after']:
                 raise KeyboardInterrupt  # the session ends mid-study
             made.append((model, seed))
