@@ -191,7 +191,10 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
         with open(stamp, 'w') as f:
             json.dump(inputs, f)
     times = Times(osp.join(work_dir, 'times.json'))
-    config = osp.join(work_dir, 'config.py')
+    # not in work_dir itself: mmengine's runners dump the config they run
+    # there (training with resume=True, a test with its loop and load_from)
+    config = osp.join(work_dir, 'study', 'config.py')
+    os.makedirs(osp.dirname(config), exist_ok=True)
     cfg.dump(config)
     log_file = osp.join(work_dir, 'study.log')
     python = sys.executable
@@ -215,8 +218,8 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
             with times('test'):
                 run([
                     python, 'tools/test.py', config, final, '--work-dir',
-                    work_dir, '--select-on', data.heldout, '--select-metric',
-                    SELECT_METRIC, '--sweep-out', sweep_dir
+                    osp.join(work_dir, 'test'), '--select-on', data.heldout,
+                    '--select-metric', SELECT_METRIC, '--sweep-out', sweep_dir
                 ] + test_args(model), log_file)
         with open(out) as f:
             report = json.load(f)
@@ -230,7 +233,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
             with times('test'):
                 run([
                     python, 'tools/test.py', config, final, '--work-dir',
-                    work_dir, '--metrics-out', out
+                    osp.join(work_dir, 'test'), '--metrics-out', out
                 ], log_file)
         with open(out) as f:
             record = study.record_from_plain(json.load(f)['metrics'])
@@ -253,7 +256,8 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
                     run([
                         python, 'tools/test.py', config,
                         osp.join(work_dir, f'iter_{it}.pth'), '--work-dir',
-                        work_dir, '--metrics-out', out
+                        osp.join(work_dir, f'test_iter_{it}'), '--metrics-out',
+                        out
                     ] + strength_args(CURVE_STRENGTH[model]), log_file)
             with open(out) as f:
                 metrics = json.load(f)['metrics']

@@ -229,14 +229,18 @@ class TestCacheAndConfigs(unittest.TestCase):
         def fake_run(cmd, log_file):
             calls.append(cmd[1])
             wd = cmd[cmd.index('--work-dir') + 1]
+            # mmengine's runner dumps the config it runs into its work dir:
+            # never the study's own config
+            self.assertNotEqual(osp.dirname(cmd[2]), wd)
             if cmd[1] == 'tools/train.py':
                 open(osp.join(wd, 'iter_20.pth'), 'w').close()
-            else:
+            else:  # tests in a work dir of their own
+                self.assertNotEqual(wd, work_dir)
                 with open(cmd[cmd.index('--metrics-out') + 1], 'w') as f:
                     json.dump(dict(metrics=metrics), f)
 
         with tempfile.TemporaryDirectory() as tmp:
-            wd = osp.join(tmp, 'seesaw', 'seed0')
+            wd = work_dir = osp.join(tmp, 'seesaw', 'seed0')
             args = mock.Mock(iters=20, curve_every=10, seeds=[0])
             cfg = study.study_config('seesaw', self.data, 20, 0, 10)
             inputs = study.run_inputs('seesaw', 'd', 'c', 20)
