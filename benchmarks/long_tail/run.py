@@ -269,8 +269,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
     record.update(
         curve=curve,
         train_s=times.get('train'),
-        test_s=sum(v for k, v in times.items() if k != 'train'),
-        epochs=epochs_trained(work_dir))
+        test_s=sum(v for k, v in times.items() if k != 'train'))
     return record
 
 
@@ -328,20 +327,6 @@ def logged_train_seconds(work_dir, iters):
                 end = stamp(ln)
     starts = [s for s in starts if s is not None]
     return end - min(starts) if starts and end else None
-
-
-def epochs_trained(work_dir):
-    """How many passes over its (possibly repeated) train set the run made,
-    from the last logged epoch counter; None if the log has none."""
-    logs = sorted(
-        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    epoch = None
-    for path in logs:
-        with open(path) as f:
-            for line in f:
-                m = re.search(r'"epoch": (\d+)', line)
-                epoch = int(m.group(1)) if m else epoch
-    return epoch
 
 
 def prune_checkpoints(work_dir, keep):
@@ -446,7 +431,6 @@ def write_results(args, data, records, out_dir, ran, wall_s):
             dict(
                 train_s=r['train_s'],
                 test_s=r['test_s'],
-                epochs=r.get('epochs'),
                 selected=r['selected'])
             for (m, s), r in records.items()
         })

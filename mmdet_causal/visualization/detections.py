@@ -56,6 +56,16 @@ def image_batch(model, image: Union[str, np.ndarray]) -> dict:
     return dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
 
 
+def box_iou(a, b) -> float:
+    """IoU of two ``(x1, y1, x2, y2)`` boxes."""
+    ix = max(0., min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0., min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] -
+                                                             b[1]) - inter
+    return inter / max(union, 1e-9)
+
+
 class RoIScores(NamedTuple):
     """What the last box head scored on one image: its RoIs (``(R, 5)``,
     the last stage's, in the resized image's frame), every RoI's class

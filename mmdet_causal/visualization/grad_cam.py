@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdet_causal.apis.debias_sweep import Strength
-from .detections import image_batch, predict_with_scores
+from .detections import box_iou, image_batch, predict_with_scores
 from .figures import save_png
 
 
@@ -62,15 +62,6 @@ class DetectionCAM:
     layer: str
 
 
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0., min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0., min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] -
-                                                             b[1]) - inter
-    return inter / max(union, 1e-9)
-
-
 def pick_detection(sample,
                    box: Optional[Sequence[float]] = None,
                    label: Optional[int] = None) -> int:
@@ -83,7 +74,7 @@ def pick_detection(sample,
                 inst.scores.tolist())):
         if label is not None and lab != label:
             continue
-        if box is not None and _iou(b, box) < 0.5:
+        if box is not None and box_iou(b, box) < 0.5:
             continue
         if s > best_score:
             best, best_score = j, s

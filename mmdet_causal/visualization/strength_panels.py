@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from mmdet_causal.apis.debias_sweep import Strength
-from .detections import class_names, image_batch, predict_with_scores
+from .detections import box_iou, class_names, image_batch, predict_with_scores
 from .figures import save_png
 
 
@@ -49,14 +49,6 @@ def _shown(sample, record, score_thr: float) -> list:
            ), inst.labels.tolist(), inst.scores.tolist(), record.roi_of_det)
            if score >= score_thr]
     return sorted(out, key=lambda d: -d[2])
-
-
-def _same_box(a: Sequence[float], b: Sequence[float], thr: float) -> bool:
-    ix = max(0., min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0., min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
-    return inter / max(area - inter, 1e-9) >= thr
 
 
 def compare_strengths(model,
@@ -107,7 +99,7 @@ def compare_strengths(model,
                           for d in dets):
         labels, scores, rois = [], [], []
         for dets in shown:
-            best = next((d for d in dets if _same_box(d[0], anchor[0], 0.7)),
+            best = next((d for d in dets if box_iou(d[0], anchor[0]) >= 0.7),
                         None)
             labels.append(None if best is None else best[1])
             scores.append(None if best is None else best[2])
@@ -123,7 +115,7 @@ def compare_strengths(model,
     changed: List[ChangedBox] = []
     for _, c in candidates:
         if len(changed) < max_changed and not any(
-                _same_box(c.box, o.box, 0.7) for o in changed):
+                box_iou(c.box, o.box) >= 0.7 for o in changed):
             changed.append(c)
     labelled = names + ['background']
     for c in changed:

@@ -62,8 +62,7 @@ def fake_record(model, seed, names, iters=20):
         selected=selected,
         curve=curve,
         train_s=1.0,
-        test_s=0.5,
-        epochs=1)
+        test_s=0.5)
 
 
 class TestAggregation(unittest.TestCase):
