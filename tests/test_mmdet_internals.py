@@ -92,8 +92,7 @@ class TestMmdetInternals(unittest.TestCase):
         self.assertIn('self._predict_by_feat_single(',
                       inspect.getsource(BBoxHead.predict_by_feat))
         # layer='auto' asks the RoI extractor for a RoI's level
-        from mmdet.models.roi_heads.roi_extractors import \
-            SingleRoIExtractor
+        from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
         self.check(SingleRoIExtractor.map_roi_levels,
                    ('self', 'rois', 'num_levels'))
 

@@ -253,8 +253,8 @@ class TestCacheAndConfigs(unittest.TestCase):
                 self.assertEqual(again['val'], first['val'])
                 self.assertEqual(again['train_s'], first['train_s'])
                 other = study.run_inputs('seesaw', 'd', 'c2', 20)
-                study_run.train_and_test('seesaw', 0, cfg, self.data, args,
-                                         wd, other)
+                study_run.train_and_test('seesaw', 0, cfg, self.data, args, wd,
+                                         other)
                 self.assertEqual(calls[2:],
                                  ['tools/train.py', 'tools/test.py'])
 
