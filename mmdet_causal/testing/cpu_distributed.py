@@ -45,6 +45,13 @@ def _rank(rank: int, nprocs: int, port: int, tool: str, argv: Sequence[str],
         torch.set_num_threads(threads)
     sys.argv = [tool] + list(argv) + ['--launcher', 'pytorch']
     runpy.run_path(tool, run_name='__main__')
+    # the tool leaves its process group open: a rank that exits while
+    # gloo's threads still serve the other one can abort ("terminate
+    # called without an active exception"); leave together, then close it
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def run_on_cpu_ranks(tool: str,
