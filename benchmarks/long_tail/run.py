@@ -223,7 +223,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
                 ] + test_args(model), log_file)
         with open(out) as f:
             report = json.load(f)
-        if 'test' not in times:  # made before times were kept
+        if 'test' not in times:  # its process stopped before keeping the time
             times.set('test', report['total_s'])
         record = study.record_from_sweep(report)
     else:
@@ -307,8 +307,8 @@ class Times:
 
 def logged_train_seconds(work_dir, iters):
     """A training's duration from mmengine's logs (the first line of a
-    training log to the save of the last checkpoint), for a training
-    finished before times were kept; None if the logs do not tell."""
+    training log to the save of the last checkpoint), for a training whose
+    process stopped before it kept the time; None if the logs do not tell."""
 
     def stamp(line):
         m = re.match(r'(\d+/\d+/\d+ \d+:\d+:\d+)', line)
