@@ -313,3 +313,71 @@ class TestCacheAndConfigs(unittest.TestCase):
             for png in ('study_table.png', 'study_curve.png',
                         'study_per_class.png'):
                 self.assertGreater(osp.getsize(osp.join(out, png)), 1000)
+
+
+class TestConvergence(unittest.TestCase):
+    """The convergence figure and table read two schedules' run caches."""
+
+    def setUp(self):
+        import convergence
+        self.convergence = convergence
+        self.names = ['a', 'b', 'c']
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.dirs = []
+        self.records = {}
+        for iters in (20, 40):
+            out = osp.join(self.tmp.name, f'study{iters}')
+            cache = study.RunCache(osp.join(out, 'runs'))
+            for model in ('stock', 'causal', 'seesaw'):
+                record = fake_record(model, 0, self.names, iters=iters)
+                if model in study.CURVE_MODELS:
+                    record['curve'] = [
+                        dict(iter=it * iters // 20, metrics=p['metrics'])
+                        for it, p in zip((5, 10, 15), record['curve'])
+                    ]
+                self.records[(iters,
+                              model)] = cache.put(model, 0, record['inputs'],
+                                                  record)
+            self.dirs.append(out)
+
+    def test_table_holds_each_schedules_points_and_final_gap(self):
+        schedules = self.convergence.load_curves(self.dirs)
+        self.assertEqual(list(schedules), [20, 40])
+        table = self.convergence.markdown(schedules)
+        for (iters, model), record in self.records.items():
+            if model not in study.CURVE_MODELS:
+                self.assertNotIn(f'| {model} |', table)
+                continue
+            final = record['val'][study.CURVE_STRENGTH[model]]
+            its = [p['iter'] for p in record['curve']] + [iters]
+            values = [p['metrics']['lvis/bbox_AP']
+                      for p in record['curve']] + [final['lvis/bbox_AP']]
+            cells = ', '.join(f'{i}: {100 * v:.1f}'
+                              for i, v in zip(its, values))
+            self.assertIn(f'| {iters} | {model} | bbox_AP | {cells} |', table)
+        for iters in (20, 40):
+            gap = 100 * (
+                self.records[
+                    (iters, 'causal')]['val']['alpha=0']['lvis/segm_AP'] -
+                self.records[
+                    (iters, 'stock')]['val']['gamma=0']['lvis/segm_AP'])
+            # the gap table: a schedule, then signed differences
+            line = next(ln for ln in table.splitlines()
+                        if ln.startswith((f'| {iters} | +', f'| {iters} | -')))
+            self.assertEqual(line.split(' | ')[-1].rstrip(' |'), f'{gap:+.1f}')
+
+    def test_writes_the_figure(self):
+        png = osp.join(self.tmp.name, 'conv.png')
+        md = osp.join(self.tmp.name, 'conv.md')
+        self.convergence.main([*self.dirs, '--out', png, '--md', md])
+        with open(png, 'rb') as f:
+            self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+        with open(md) as f:
+            self.assertIn('| 40 | causal | bbox_APr |', f.read())
+
+    def test_errors_name_the_fix(self):
+        with self.assertRaisesRegex(FileNotFoundError, 'run.py first'):
+            self.convergence.load_curves([osp.join(self.tmp.name, 'none')])
+        with self.assertRaisesRegex(ValueError, 'in two of'):
+            self.convergence.load_curves([self.dirs[0], self.dirs[0]])
