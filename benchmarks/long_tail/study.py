@@ -344,13 +344,21 @@ def compare(table: dict, reference: str = REFERENCE_ROW) -> dict:
     """Every row against ``reference``, per column: the difference of the
     means and whether it exceeds twice the spread (the larger of the two
     rows' standard deviations; a difference with an unknown spread is never
-    called real)."""
-    ref = table[reference]['cells']
+    called real).
+
+    Rows of the same trained model as ``reference`` (the causal model at
+    another alpha) differ only at test time, seed by seed, so they also get
+    ``paired``: the per-seed differences, their mean and standard
+    deviation, and ``real`` when the mean exceeds twice that deviation.
+    """
+    ref_entry = table[reference]
+    ref = ref_entry['cells']
     out = {}
     for row, entry in table.items():
         if row == reference:
             continue
         out[row] = {}
+        same_model = entry.get('model') == ref_entry.get('model')
         for col, cell in entry['cells'].items():
             diff = ref[col]['mean'] - cell['mean']
             spread = max(ref[col]['std'], cell['std'])
@@ -359,6 +367,17 @@ def compare(table: dict, reference: str = REFERENCE_ROW) -> dict:
                 diff=diff,
                 spread=spread,
                 real=known and abs(diff) > 2 * spread)
+            if same_model and 'seeds' in cell:
+                diffs = [
+                    a - b for a, b in zip(ref[col]['seeds'], cell['seeds'])
+                ]
+                mean, std = mean_std(diffs) if diffs else (float('nan'),
+                                                           float('nan'))
+                out[row][col]['paired'] = dict(
+                    diffs=diffs,
+                    mean=mean,
+                    std=std,
+                    real=not math.isnan(std) and abs(mean) > 2 * std)
     return out
 
 
@@ -403,13 +422,27 @@ def markdown_comparison(comparison: dict,
     head = (f'| {reference} minus | ' +
             ' | '.join(c.replace('_', ' ') for c in cols) + ' |')
     lines = [head, '|' + '---|' * (len(cols) + 1)]
+    paired = []
     for row, entry in comparison.items():
-        cells = []
+        cells, paired_cells = [], []
         for c in cols:
             d = entry[c]
             text = 'n/a' if math.isnan(d['diff']) else f'{d["diff"]:+.1f}'
             cells.append(f'**{text}**' if d['real'] else text)
+            if 'paired' in d:
+                p = d['paired']
+                text = ('n/a' if math.isnan(p['std']) else
+                        f'{p["mean"]:+.1f} ± {p["std"]:.1f}')
+                paired_cells.append(f'**{text}**' if p['real'] else text)
         lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+        if paired_cells:
+            paired.append(f'| {row} | ' + ' | '.join(paired_cells) + ' |')
+    if paired:
+        lines += [
+            '', f'| {reference} minus, same model, paired by seed | ' +
+            ' | '.join(c.replace('_', ' ')
+                       for c in cols) + ' |', '|' + '---|' * (len(cols) + 1)
+        ] + paired
     return '\n'.join(lines)
 
 

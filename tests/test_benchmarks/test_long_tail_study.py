@@ -123,6 +123,43 @@ class TestAggregation(unittest.TestCase):
         self.assertTrue(out['far']['x']['real'])
         self.assertNotIn('ref', out)
 
+    def test_rows_of_the_same_model_are_also_paired_by_seed(self):
+        table = study.aggregate(self.records, study.ROWS, self.seeds)
+        out = study.compare(table)
+        ref = table[study.REFERENCE_ROW]['cells']['segm_APr']['seeds']
+        alpha0 = table['de-confound (causal, alpha 0)']['cells']['segm_APr']
+        paired = out['de-confound (causal, alpha 0)']['segm_APr']['paired']
+        diffs = np.subtract(ref, alpha0['seeds'])
+        np.testing.assert_allclose(paired['diffs'], diffs)
+        self.assertAlmostEqual(paired['mean'], diffs.mean())
+        self.assertAlmostEqual(paired['std'], diffs.std(ddof=1))
+        self.assertEqual(paired['real'],
+                         abs(diffs.mean()) > 2 * diffs.std(ddof=1))
+        # other models are not paired with the causal one
+        self.assertNotIn('paired', out['stock + RFS']['segm_APr'])
+        md = study.markdown_comparison(out)
+        self.assertIn('same model, paired by seed', md)
+        paired_rows = md.split('paired by seed')[1]
+        self.assertIn('TDE, published alpha 1.5', paired_rows)
+        self.assertNotIn('Seesaw', paired_rows)
+
+    def test_a_consistent_paired_gain_is_real_when_the_spreads_hide_it(self):
+        table = {
+            'ref':
+            dict(
+                model='m',
+                cells=dict(
+                    x=dict(mean=31.0, std=5.0, seeds=[26.0, 31.0, 36.0]))),
+            'same':
+            dict(
+                model='m',
+                cells=dict(
+                    x=dict(mean=29.0, std=5.0, seeds=[24.0, 29.1, 33.9]))),
+        }
+        out = study.compare(table, reference='ref')['same']['x']
+        self.assertFalse(out['real'])  # 2.0 < 2 * 5
+        self.assertTrue(out['paired']['real'])  # 2.0 > 2 * 0.1
+
     def test_per_class_ap_averages_seeds_and_skips_nan(self):
         rows = [r for r in study.ROWS if r[1] == 'seesaw']
         out = study.per_class_ap(self.records, rows, self.seeds, self.names,
