@@ -64,7 +64,7 @@ def parse_args():
         '--iters',
         type=int,
         help=f'training iterations per model and seed (default {ITERS}, '
-        'quick 30)')
+        'quick 20)')
     parser.add_argument(
         '--checkpoint-every',
         type=int,
