@@ -422,7 +422,7 @@ def markdown_comparison(comparison: dict,
     head = (f'| {reference} minus | ' +
             ' | '.join(c.replace('_', ' ') for c in cols) + ' |')
     lines = [head, '|' + '---|' * (len(cols) + 1)]
-    paired = []
+    paired, paired_known = [], False
     for row, entry in comparison.items():
         cells, paired_cells = [], []
         for c in cols:
@@ -431,13 +431,16 @@ def markdown_comparison(comparison: dict,
             cells.append(f'**{text}**' if d['real'] else text)
             if 'paired' in d:
                 p = d['paired']
+                paired_known |= not math.isnan(p['std'])
                 text = ('n/a' if math.isnan(p['std']) else
                         f'{p["mean"]:+.1f} ± {p["std"]:.1f}')
                 paired_cells.append(f'**{text}**' if p['real'] else text)
         lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
         if paired_cells:
             paired.append(f'| {row} | ' + ' | '.join(paired_cells) + ' |')
-    if paired:
+    # with one seed a pair has no spread and its difference is the one
+    # above: the table would say nothing new
+    if paired_known:
         lines += [
             '', f'| {reference} minus, same model, paired by seed | ' +
             ' | '.join(c.replace('_', ' ')

@@ -109,6 +109,8 @@ class TestAggregation(unittest.TestCase):
             any(c['real'] for row in comparison.values()
                 for c in row.values()))
         self.assertNotIn('±', study.markdown_table(table).split('\n')[2])
+        # no paired table of n/a: one seed's pair is the difference above
+        self.assertNotIn('paired by seed', study.markdown_comparison(comparison))
 
     def test_compare_calls_only_differences_beyond_twice_the_spread(self):
         table = {
