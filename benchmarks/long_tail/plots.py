@@ -14,7 +14,7 @@ from mmdet_causal.visualization.figures import save_png  # noqa: E402
 def table_figure(table, path, title):
     """Mean per row and column, the bar's whisker one standard deviation
     over seeds."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     width = 0.85 / len(table)
     x = np.arange(len(COLUMNS))
     for ax, iou in zip(axes, IOU_TYPES):
@@ -32,9 +32,18 @@ def table_figure(table, path, title):
         ax.set_title(f'{iou} (LVIS metric, mean ± std over seeds)')
         ax.grid(axis='y', alpha=0.3)
     axes[0].set_ylabel('%')
-    axes[1].legend(fontsize=7, loc='upper left')
+    # below the panels: inside, nine rows hide the bars of one group
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        fontsize=8,
+        loc='lower center',
+        ncol=min(3, len(labels)),
+        frameon=False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    rows_of_legend = -(-len(labels) // 3)
+    fig.tight_layout(rect=(0, 0.045 * rows_of_legend, 1, 1))
     save_png(fig, path, dpi=80)
     plt.close(fig)
 
