@@ -36,8 +36,8 @@ sys.path.insert(0, HERE)
 # isort: off
 import study  # noqa: E402
 from study import (  # noqa: E402
-    ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS, MODELS, PLAIN, ROOT,
-    SELECT_METRIC, RunCache, StudyData)
+    ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS, MODELS, PLAIN,
+    QUICK_ALPHAS, QUICK_GAMMAS, ROOT, SELECT_METRIC, RunCache, StudyData)
 # isort: on
 
 #: the full study's budget per model and seed, and its checkpoints
@@ -90,7 +90,8 @@ def parse_args():
     parser.add_argument(
         '--quick',
         action='store_true',
-        help='smoke check: a small set, one seed, 20 iterations')
+        help='smoke check: a small set, one seed, 20 iterations, '
+        'three strengths per sweep')
     parser.add_argument('--work-dir', default='work_dirs/long_tail_study')
     parser.add_argument(
         '--out',
@@ -102,6 +103,8 @@ def parse_args():
         args.iters = args.iters or 20
         args.checkpoint_every = args.checkpoint_every or 10
         args.curve_every = args.curve_every or 10
+    args.alphas = QUICK_ALPHAS if args.quick else ALPHAS
+    args.gammas = QUICK_GAMMAS if args.quick else GAMMAS
     args.iters = args.iters or ITERS
     args.checkpoint_every = args.checkpoint_every or CHECKPOINT_EVERY
     args.curve_every = args.curve_every or CURVE_EVERY
@@ -148,13 +151,13 @@ def study_data(args) -> StudyData:
     return data
 
 
-def test_args(model: str):
+def test_args(model: str, args):
     """The tools/test.py arguments that test ``model`` (its sweep)."""
     sweep = MODELS[model].sweep
     if sweep == 'tde':
-        return ['--tde-alphas'] + [f'{a:g}' for a in ALPHAS]
+        return ['--tde-alphas'] + [f'{a:g}' for a in args.alphas]
     if sweep == 'norcal':
-        return ['--norcal-gammas'] + [f'{g:g}' for g in GAMMAS]
+        return ['--norcal-gammas'] + [f'{g:g}' for g in args.gammas]
     return []
 
 
@@ -220,7 +223,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
                     python, 'tools/test.py', config, final, '--work-dir',
                     osp.join(work_dir, 'test'), '--select-on', data.heldout,
                     '--select-metric', SELECT_METRIC, '--sweep-out', sweep_dir
-                ] + test_args(model), log_file)
+                ] + test_args(model, args), log_file)
         with open(out) as f:
             report = json.load(f)
         if 'test' not in times:  # its process stopped before keeping the time
@@ -372,7 +375,7 @@ def main():
                                      args.checkpoint_every)
             inputs = study.run_inputs(model, data_fp,
                                       study.config_fingerprint(cfg),
-                                      args.iters)
+                                      args.iters, args.alphas, args.gammas)
             record = cache.get(model, seed, inputs)
             if record is None:
                 record = train_and_test(model, seed, cfg, data, args, work_dir,
@@ -414,8 +417,8 @@ def write_results(args, data, records, out_dir, ran, wall_s):
         iters=args.iters,
         checkpoint_every=args.checkpoint_every,
         curve_every=args.curve_every,
-        alphas=list(ALPHAS),
-        gammas=list(GAMMAS),
+        alphas=list(args.alphas),
+        gammas=list(args.gammas),
         select_metric=SELECT_METRIC,
         data=dict(
             data_root=osp.relpath(data.data_root, ROOT),

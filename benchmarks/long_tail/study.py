@@ -25,6 +25,9 @@ PLAIN = 'model'
 #: published alpha and "off" are in both grids)
 ALPHAS = (0, 0.25, 0.5, 1, 1.5, 2, 2.5, 3)
 GAMMAS = (0, 0.1, 0.25, 0.5, 0.75, 1)
+#: the quick mode's grids: each row's strength still exists, fewer to test
+QUICK_ALPHAS = (0, 1.5, 3)
+QUICK_GAMMAS = (0, 0.5, 1)
 #: what the held-out split ranks strengths by
 SELECT_METRIC = 'bbox_AP'
 #: the table's columns
@@ -251,8 +254,12 @@ class RunCache:
         return record
 
 
-def run_inputs(model: str, data_fingerprint: str, cfg_fingerprint: str,
-               iters: int) -> Dict[str, object]:
+def run_inputs(model: str,
+               data_fingerprint: str,
+               cfg_fingerprint: str,
+               iters: int,
+               alphas: Sequence[float] = ALPHAS,
+               gammas: Sequence[float] = GAMMAS) -> Dict[str, object]:
     """What a run's record depends on."""
     sweep = MODELS[model].sweep
     return dict(
@@ -260,8 +267,8 @@ def run_inputs(model: str, data_fingerprint: str, cfg_fingerprint: str,
         data=data_fingerprint,
         config=cfg_fingerprint,
         iters=iters,
-        alphas=list(ALPHAS) if sweep == 'tde' else None,
-        gammas=list(GAMMAS) if sweep == 'norcal' else None,
+        alphas=list(alphas) if sweep == 'tde' else None,
+        gammas=list(gammas) if sweep == 'norcal' else None,
         select_metric=SELECT_METRIC if sweep else None)
 
 

@@ -222,7 +222,9 @@ class TestCacheAndConfigs(unittest.TestCase):
             self.assertEqual((got['model'], got['seed']), ('causal', 0))
             for changed in (study.run_inputs('causal', 'data1', 'cfg0', 100),
                             study.run_inputs('causal', 'data0', 'cfg1', 100),
-                            study.run_inputs('causal', 'data0', 'cfg0', 200)):
+                            study.run_inputs('causal', 'data0', 'cfg0', 200),
+                            study.run_inputs('causal', 'data0', 'cfg0', 100,
+                                             study.QUICK_ALPHAS)):
                 self.assertIsNone(cache.get('causal', 0, changed))
             self.assertIsNone(cache.get('causal', 1, inputs))
 
