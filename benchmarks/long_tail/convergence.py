@@ -6,13 +6,14 @@ The study trains every model the same number of iterations; its curve
 models (stock, causal at alpha 0) also test intermediate checkpoints of
 their first seed. A probe reruns those two models with a longer schedule
 (``run.py --models stock causal --seeds 0 --iters 3200 --out DIR``). This
-script reads the run caches of both and sets their curves side by side, so
-a reader sees whether the study's budget had stopped rising and whether the
-causal model's lead at alpha 0 survives a longer schedule::
+script reads the run caches of all of them and sets their curves side by
+side, so a reader sees whether the study's budget had stopped rising and
+whether the causal model's lead at alpha 0 survives a longer schedule::
 
-    python benchmarks/long_tail/convergence.py \\
-        benchmarks/long_tail benchmarks/long_tail/probe \\
-        --out benchmarks/long_tail/study_convergence.png
+    python benchmarks/long_tail/convergence.py benchmarks/long_tail \\
+        benchmarks/long_tail/probe_3200 benchmarks/long_tail/probe_6400 \\
+        --out benchmarks/long_tail/study_convergence.png \\
+        --md benchmarks/long_tail/study_convergence.md
 """
 import argparse
 import json
@@ -120,7 +121,7 @@ def figure(schedules: Dict[int, Dict[str, List[dict]]], path: str) -> None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.suptitle(
-        "convergence of seed 0: the study's schedule and a longer one",
+        "convergence of seed 0: the study's schedule and longer ones",
         fontsize=10)
     fig.tight_layout()
     save_png(fig, path, dpi=80)

@@ -36,8 +36,8 @@ sys.path.insert(0, HERE)
 # isort: off
 import study  # noqa: E402
 from study import (  # noqa: E402
-    ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS, MODELS, PLAIN,
-    QUICK_ALPHAS, QUICK_GAMMAS, ROOT, SELECT_METRIC, RunCache, StudyData)
+    ALPHAS, CURVE_MODELS, CURVE_STRENGTH, GAMMAS, MODELS, PLAIN, QUICK_ALPHAS,
+    QUICK_GAMMAS, ROOT, SELECT_METRIC, RunCache, StudyData)
 # isort: on
 
 #: the full study's budget per model and seed, and its checkpoints
