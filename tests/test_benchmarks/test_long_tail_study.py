@@ -110,7 +110,8 @@ class TestAggregation(unittest.TestCase):
                 for c in row.values()))
         self.assertNotIn('±', study.markdown_table(table).split('\n')[2])
         # no paired table of n/a: one seed's pair is the difference above
-        self.assertNotIn('paired by seed', study.markdown_comparison(comparison))
+        self.assertNotIn('paired by seed',
+                         study.markdown_comparison(comparison))
 
     def test_compare_calls_only_differences_beyond_twice_the_spread(self):
         table = {
@@ -422,3 +423,44 @@ class TestConvergence(unittest.TestCase):
             self.convergence.load_curves([osp.join(self.tmp.name, 'none')])
         with self.assertRaisesRegex(ValueError, 'in two of'):
             self.convergence.load_curves([self.dirs[0], self.dirs[0]])
+
+
+class TestCommittedStudy(unittest.TestCase):
+    """The README's study is the committed one: its tables are rendered
+    again from the committed JSON and run records, and appear verbatim."""
+
+    #: the study's output folder and the probes of longer schedules
+    PROBES = ('probe_3200', 'probe_6400')
+
+    @classmethod
+    def setUpClass(cls):
+        with open(osp.join(STUDY_DIR, '..', '..', 'README.md')) as f:
+            cls.readme = f.read()
+
+    def read(self, *path):
+        with open(osp.join(STUDY_DIR, *path)) as f:
+            return f.read()
+
+    def test_tables_are_the_json_rendered(self):
+        summary = json.loads(self.read('results_study.json'))
+        md = '\n'.join([
+            study.markdown_table(summary['table']), '',
+            study.markdown_comparison(summary['comparison'])
+        ]) + '\n'
+        self.assertEqual(self.read('results_study.md'), md)
+        # the comparison is the table's, not a stale one
+        self.assertEqual(
+            json.loads(json.dumps(study.compare(summary['table']))),
+            summary['comparison'])
+        self.assertEqual(summary['seeds'], [0, 1, 2])
+
+    def test_readme_shows_the_tables(self):
+        self.assertIn(self.read('results_study.md').strip(), self.readme)
+        self.assertIn(self.read('study_convergence.md').strip(), self.readme)
+
+    def test_convergence_table_is_the_run_records_rendered(self):
+        import convergence
+        dirs = [STUDY_DIR] + [osp.join(STUDY_DIR, p) for p in self.PROBES]
+        self.assertEqual(
+            self.read('study_convergence.md'),
+            convergence.markdown(convergence.load_curves(dirs)) + '\n')
