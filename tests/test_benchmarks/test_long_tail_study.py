@@ -113,6 +113,16 @@ class TestAggregation(unittest.TestCase):
         self.assertNotIn('paired by seed',
                          study.markdown_comparison(comparison))
 
+    def test_every_grid_holds_the_strengths_the_rows_name(self):
+        # a row at a strength no sweep tested fails only at aggregation
+        for alphas, gammas in ((study.ALPHAS, study.GAMMAS),
+                               (study.QUICK_ALPHAS, study.QUICK_GAMMAS)):
+            tested = {f'alpha={a:g}' for a in alphas}
+            tested |= {f'gamma={g:g}' for g in gammas}
+            named = {s for _, _, s in study.ROWS}
+            named |= set(study.CURVE_STRENGTH.values())
+            self.assertLessEqual(named - {study.PLAIN, study.SELECTED}, tested)
+
     def test_compare_calls_only_differences_beyond_twice_the_spread(self):
         table = {
             'ref': dict(cells=dict(x=dict(mean=30.0, std=1.0))),
@@ -227,6 +237,18 @@ class TestCacheAndConfigs(unittest.TestCase):
                             study.run_inputs('causal', 'data0', 'cfg0', 100,
                                              study.QUICK_ALPHAS)):
                 self.assertIsNone(cache.get('causal', 0, changed))
+            stock = study.run_inputs('stock', 'data0', 'cfg0', 100)
+            cache.put('stock', 0, stock, dict(val={'gamma=0': {}}))
+            self.assertIsNone(
+                cache.get(
+                    'stock', 0,
+                    study.run_inputs(
+                        'stock',
+                        'data0',
+                        'cfg0',
+                        100,
+                        gammas=study.QUICK_GAMMAS)))
+            self.assertIsNotNone(cache.get('stock', 0, stock))
             self.assertIsNone(cache.get('causal', 1, inputs))
 
     def test_study_config_changes_only_data_schedule_and_seed(self):
@@ -453,6 +475,29 @@ class TestCommittedStudy(unittest.TestCase):
             json.loads(json.dumps(study.compare(summary['table']))),
             summary['comparison'])
         self.assertEqual(summary['seeds'], [0, 1, 2])
+
+    def test_json_is_the_run_records_aggregated(self):
+        summary = json.loads(self.read('results_study.json'))
+        seeds = summary['seeds']
+        records = {
+            (m, s): json.loads(self.read('runs', f'{m}_seed{s}.json'))
+            for m in summary['models']
+            for s in seeds
+        }
+        table = study.aggregate(records, study.rows_for(summary['models']),
+                                seeds)
+        self.assertEqual(list(table), list(summary['table']))
+        for row, entry in table.items():
+            self.assertEqual(entry['picked'], summary['table'][row]['picked'])
+            for col, cell in entry['cells'].items():
+                committed = summary['table'][row]['cells'][col]
+                np.testing.assert_allclose(
+                    [cell['mean'], cell['std'], *cell['seeds']],
+                    [committed['mean'], committed['std'], *committed['seeds']])
+        for (m, s), record in records.items():
+            run = summary['runs'][study.run_key(m, s)]
+            self.assertEqual((run['train_s'], run['test_s']),
+                             (record['train_s'], record['test_s']))
 
     def test_readme_shows_the_tables(self):
         self.assertIn(self.read('results_study.md').strip(), self.readme)
