@@ -356,6 +356,23 @@ def machine():
         python=platform.python_version())
 
 
+def check_cached_curve(record, seed, args, path):
+    """A cached curve model's record holds the curve points it was made
+    with; ``--curve-every`` is not part of a run's inputs (the trained
+    model does not depend on it), and the checkpoints between are gone, so
+    a different spacing cannot be served from the cache: say so."""
+    if record['model'] not in CURVE_MODELS or seed != min(args.seeds):
+        return
+    got = [p['iter'] for p in record.get('curve') or []]
+    asked = list(range(args.curve_every, args.iters, args.curve_every))
+    if got != asked:
+        every = got[0] if got else args.iters
+        raise SystemExit(
+            f'{path} holds curve points at {got} iterations, this run asks '
+            f'for {asked}: rerun with --curve-every {every}, or delete the '
+            'record to train that run again')
+
+
 def main():
     args = parse_args()
     wall_start = time.perf_counter()
@@ -387,6 +404,7 @@ def main():
                     f'{record["train_s"] / 60:.1f} min, test '
                     f'{record["test_s"] / 60:.1f} min)')
             else:
+                check_cached_curve(record, seed, args, cache.path(model, seed))
                 log(f'{model} seed {seed}: cached ({cache.path(model, seed)})')
             records[(model, seed)] = record
     write_results(args, data, records, out_dir, ran,

@@ -347,7 +347,7 @@ class TestCacheAndConfigs(unittest.TestCase):
             argv = [
                 'run.py', '--models', 'stock', 'causal', 'seesaw', '--seeds',
                 '0', '1', '--iters', '20', '--checkpoint-every', '5',
-                '--data-root', self.root, '--work-dir',
+                '--curve-every', '5', '--data-root', self.root, '--work-dir',
                 osp.join(out, 'work'), '--out', out
             ]
             with mock.patch.object(study_run, 'train_and_test',
@@ -377,6 +377,15 @@ class TestCacheAndConfigs(unittest.TestCase):
             for png in ('study_table.png', 'study_curve.png',
                         'study_per_class.png'):
                 self.assertGreater(osp.getsize(osp.join(out, png)), 1000)
+            # a cached curve cannot be respaced: the error names the fix
+            argv[argv.index('--curve-every') + 1] = '10'
+            with mock.patch.object(study_run, 'train_and_test',
+                                   side_effect=fake_train_and_test), \
+                    mock.patch.object(sys, 'argv', argv), \
+                    self.assertRaisesRegex(SystemExit,
+                                           r'stock_seed0.*--curve-every 5'):
+                study_run.main()
+            self.assertEqual(len(made), 6)
 
 
 class TestConvergence(unittest.TestCase):
