@@ -251,7 +251,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
         }
     curve = []
     if model in CURVE_MODELS and seed == min(args.seeds):
-        for it in range(args.curve_every, args.iters, args.curve_every):
+        for it in curve_iters(args):
             out = osp.join(work_dir, f'metrics_iter_{it}.json')
             if not osp.isfile(out):
                 log(f'{model} seed {seed}: curve point at {it} iterations')
@@ -356,6 +356,11 @@ def machine():
         python=platform.python_version())
 
 
+def curve_iters(args):
+    """The intermediate checkpoints a curve model's first seed tests."""
+    return list(range(args.curve_every, args.iters, args.curve_every))
+
+
 def check_cached_curve(record, seed, args, path):
     """A cached curve model's record holds the curve points it was made
     with; ``--curve-every`` is not part of a run's inputs (the trained
@@ -364,7 +369,7 @@ def check_cached_curve(record, seed, args, path):
     if record['model'] not in CURVE_MODELS or seed != min(args.seeds):
         return
     got = [p['iter'] for p in record.get('curve') or []]
-    asked = list(range(args.curve_every, args.iters, args.curve_every))
+    asked = curve_iters(args)
     if got != asked:
         every = got[0] if got else args.iters
         raise SystemExit(
@@ -458,11 +463,9 @@ def write_results(args, data, records, out_dir, ran, wall_s):
     os.makedirs(out_dir, exist_ok=True)
     with open(osp.join(out_dir, 'results_study.json'), 'w') as f:
         json.dump(summary, f, indent=1)
-    md = [study.markdown_table(table)]
-    if comparison:
-        md += ['', study.markdown_comparison(comparison)]
+    md = study.markdown_report(table, comparison)
     with open(osp.join(out_dir, 'results_study.md'), 'w') as f:
-        f.write('\n'.join(md) + '\n')
+        f.write(md)
     title = (f'synthetic long-tailed LVIS ({len(cats)} classes, r/c/f '
              f'{groups["r"]}/{groups["c"]}/{groups["f"]}), '
              f'{args.iters} iterations, seeds {args.seeds}')
@@ -488,7 +491,7 @@ def write_results(args, data, records, out_dir, ran, wall_s):
         title=f'bbox AP per class, mean of seeds {args.seeds}')
     import matplotlib.pyplot as plt
     plt.close(fig)
-    print('\n'.join(md))
+    print(md, end='')
     log(f'written to {out_dir}; this invocation {wall_s / 60:.1f} min, all '
         f'runs {compute_s / 60:.1f} min of compute')
 

@@ -456,6 +456,14 @@ def markdown_comparison(comparison: dict,
     return '\n'.join(lines)
 
 
+def markdown_report(table: dict, comparison: Optional[dict]) -> str:
+    """``results_study.md``: the table, then the comparison if any."""
+    md = [markdown_table(table)]
+    if comparison:
+        md += ['', markdown_comparison(comparison)]
+    return '\n'.join(md) + '\n'
+
+
 def curve_points(record: dict) -> List[dict]:
     """A curve model's seed-0 points, the final checkpoint included (read
     from its val metrics at the curve strength)."""
