@@ -104,7 +104,9 @@ class TestConfigs(unittest.TestCase):
         for rfs, plain in (('tiny/htc_r18_fpn_rfs_tiny-lvis.py',
                             'tiny/htc_r18_fpn_tiny-lvis.py'),
                            ('tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py',
-                            'tiny/htc-causal_r18_fpn_tiny-lvis.py')):
+                            'tiny/htc-causal_r18_fpn_tiny-lvis.py'),
+                           ('tiny/htc_r18_fpn_rfs_seesaw_tiny-lvis.py',
+                            'tiny/htc_r18_fpn_seesaw_tiny-lvis.py')):
             with self.subTest(config=rfs):
                 r, s = load(rfs).to_dict(), load(plain).to_dict()
                 wrapped = r['train_dataloader'].pop('dataset')

@@ -76,6 +76,13 @@ def parse_args():
         help='iterations between the curve points tested (a multiple of '
         f'--checkpoint-every; default {CURVE_EVERY}, quick 10)')
     parser.add_argument(
+        '--curve-models',
+        nargs='+',
+        choices=sorted(MODELS) + ['all'],
+        default=list(CURVE_MODELS),
+        help='models whose first seed also tests intermediate checkpoints '
+        f'(default {" ".join(CURVE_MODELS)}; all: every model)')
+    parser.add_argument(
         '--data-root',
         help='an LVIS-format long-tailed set (default: the generator\'s '
         'long-tail preset, written to data/long_tail)')
@@ -103,6 +110,8 @@ def parse_args():
         args.iters = args.iters or 20
         args.checkpoint_every = args.checkpoint_every or 10
         args.curve_every = args.curve_every or 10
+    if 'all' in args.curve_models:
+        args.curve_models = list(MODELS)
     args.alphas = QUICK_ALPHAS if args.quick else ALPHAS
     args.gammas = QUICK_GAMMAS if args.quick else GAMMAS
     args.iters = args.iters or ITERS
@@ -250,7 +259,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
             for k, v in record['heldout'].items()
         }
     curve = []
-    if model in CURVE_MODELS and seed == min(args.seeds):
+    if is_curve_run(model, seed, args):
         for it in curve_iters(args):
             out = osp.join(work_dir, f'metrics_iter_{it}.json')
             if not osp.isfile(out):
@@ -361,21 +370,37 @@ def curve_iters(args):
     return list(range(args.curve_every, args.iters, args.curve_every))
 
 
-def check_cached_curve(record, seed, args, path):
-    """A cached curve model's record holds the curve points it was made
-    with; ``--curve-every`` is not part of a run's inputs (the trained
-    model does not depend on it), and the checkpoints between are gone, so
-    a different spacing cannot be served from the cache: say so."""
-    if record['model'] not in CURVE_MODELS or seed != min(args.seeds):
-        return
-    got = [p['iter'] for p in record.get('curve') or []]
+def is_curve_run(model, seed, args):
+    """Whether this (model, seed) run tests intermediate checkpoints."""
+    return model in args.curve_models and seed == min(args.seeds)
+
+
+def cached_curve(record, seed, args, path):
+    """The record with the curve points this invocation asks for.
+
+    ``--curve-every`` and ``--curve-models`` are not part of a run's inputs
+    (the trained model does not depend on them), and the checkpoints
+    between are gone after a run: a record made at a finer spacing serves a
+    coarser one (its points are a superset), any other cannot be served
+    from the cache: say so."""
+    if not is_curve_run(record['model'], seed, args):
+        return dict(record, curve=[])
+    points = {p['iter']: p for p in record.get('curve') or []}
     asked = curve_iters(args)
-    if got != asked:
-        every = got[0] if got else args.iters
+    missing = [it for it in asked if it not in points]
+    if missing and not points:
+        raise SystemExit(
+            f'{path} holds no curve points, this run asks for {asked}: '
+            'delete the record to train that run again with its curve, or '
+            'leave its model out of --curve-models')
+    if missing:
+        got = sorted(points)
+        every = got[0]
         raise SystemExit(
             f'{path} holds curve points at {got} iterations, this run asks '
             f'for {asked}: rerun with --curve-every {every}, or delete the '
             'record to train that run again')
+    return dict(record, curve=[points[it] for it in asked])
 
 
 def main():
@@ -409,7 +434,8 @@ def main():
                     f'{record["train_s"] / 60:.1f} min, test '
                     f'{record["test_s"] / 60:.1f} min)')
             else:
-                check_cached_curve(record, seed, args, cache.path(model, seed))
+                record = cached_curve(record, seed, args,
+                                      cache.path(model, seed))
                 log(f'{model} seed {seed}: cached ({cache.path(model, seed)})')
             records[(model, seed)] = record
     write_results(args, data, records, out_dir, ran,
@@ -472,7 +498,7 @@ def write_results(args, data, records, out_dir, ran, wall_s):
     plots.table_figure(table, osp.join(out_dir, 'study_table.png'), title)
     curves = {
         m: study.curve_points(records[(m, min(args.seeds))])
-        for m in CURVE_MODELS if m in args.models
+        for m in args.curve_models if m in args.models
     }
     if curves:
         plots.curve_figure(curves, osp.join(out_dir, 'study_curve.png'),

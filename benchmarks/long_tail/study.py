@@ -66,6 +66,9 @@ MODELS: Dict[str, Model] = {
     Model('tiny/htc_r18_fpn_seesaw_tiny-lvis.py'),
     'causal_rfs':
     Model('tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py', sweep='tde', rfs=True),
+    # last, so that the records made before it was a row keep their order
+    'seesaw_rfs':
+    Model('tiny/htc_r18_fpn_rfs_seesaw_tiny-lvis.py', rfs=True),
 }
 #: (row, model, strength): a strength is a sweep name ('alpha=1.5'),
 #: SELECTED or PLAIN
@@ -73,6 +76,7 @@ ROWS: Tuple[Tuple[str, str, str], ...] = (
     ('stock (linear classifier)', 'stock', 'gamma=0'),
     ('stock + RFS', 'stock_rfs', PLAIN),
     ('Seesaw + normalised linear', 'seesaw', PLAIN),
+    ('Seesaw + RFS', 'seesaw_rfs', PLAIN),
     ('stock + NorCal, held-out gamma', 'stock', SELECTED),
     ('de-confound (causal, alpha 0)', 'causal', 'alpha=0'),
     ('TDE, published alpha 1.5', 'causal', 'alpha=1.5'),
@@ -82,10 +86,19 @@ ROWS: Tuple[Tuple[str, str, str], ...] = (
 )
 #: the row the others are compared with
 REFERENCE_ROW = 'TDE, held-out alpha'
-#: the models whose seed-0 run also evaluates intermediate checkpoints
+#: the models whose seed-0 run also evaluates intermediate checkpoints by
+#: default (``run.py --curve-models`` names others)
 CURVE_MODELS = ('stock', 'causal')
-#: strength at which a curve model's checkpoints are tested
-CURVE_STRENGTH = {'stock': 'gamma=0', 'causal': 'alpha=0'}
+#: strength at which a model's checkpoints are tested: the trained model
+#: without a test-time step
+CURVE_STRENGTH = {
+    'stock': 'gamma=0',
+    'causal': 'alpha=0',
+    'causal_rfs': 'alpha=0',
+    'stock_rfs': PLAIN,
+    'seesaw': PLAIN,
+    'seesaw_rfs': PLAIN,
+}
 
 
 def rows_for(models: Sequence[str]) -> List[Tuple[str, str, str]]:

@@ -304,7 +304,11 @@ class TestCacheAndConfigs(unittest.TestCase):
 
         with tempfile.TemporaryDirectory() as tmp:
             wd = work_dir = osp.join(tmp, 'seesaw', 'seed0')
-            args = mock.Mock(iters=20, curve_every=10, seeds=[0])
+            args = mock.Mock(
+                iters=20,
+                curve_every=10,
+                seeds=[0],
+                curve_models=list(study.CURVE_MODELS))
             cfg = study.study_config('seesaw', self.data, 20, 0, 10)
             inputs = study.run_inputs('seesaw', 'd', 'c', 20)
             with mock.patch.object(study_run, 'run', side_effect=fake_run):
@@ -377,14 +381,37 @@ class TestCacheAndConfigs(unittest.TestCase):
             for png in ('study_table.png', 'study_curve.png',
                         'study_per_class.png'):
                 self.assertGreater(osp.getsize(osp.join(out, png)), 1000)
-            # a cached curve cannot be respaced: the error names the fix
-            argv[argv.index('--curve-every') + 1] = '10'
+            # a cached curve at a finer spacing serves a coarser one (its
+            # points are a superset) without training again
+            with open(osp.join(out, 'runs', 'stock_seed0.json')) as f:
+                cached = json.load(f)['curve']
+            coarse = list(argv)
+            coarse[coarse.index('--curve-every') + 1] = '10'
             with mock.patch.object(study_run, 'train_and_test',
                                    side_effect=fake_train_and_test), \
-                    mock.patch.object(sys, 'argv', argv), \
-                    self.assertRaisesRegex(SystemExit,
-                                           r'stock_seed0.*--curve-every 5'):
+                    mock.patch.object(sys, 'argv', coarse), \
+                    mock.patch.object(study_run, 'write_results') as write:
                 study_run.main()
+            records = write.call_args[0][2]
+            self.assertEqual(records[('stock', 0)]['curve'],
+                             [p for p in cached if p['iter'] == 10])
+            self.assertEqual(records[('stock', 1)]['curve'], [])
+            # ... but points it does not hold cannot be: the error names the
+            # record and the fix
+            every = list(argv) + ['--curve-models', 'all']
+            with mock.patch.object(study_run, 'train_and_test',
+                                   side_effect=fake_train_and_test), \
+                    mock.patch.object(sys, 'argv', every), \
+                    self.assertRaisesRegex(
+                        SystemExit, r'seesaw_seed0.json holds no curve.*'
+                        'delete the record'):
+                study_run.main()
+            args = mock.Mock(
+                iters=20, curve_every=5, seeds=[0], curve_models=['stock'])
+            sparse = dict(fake_record('stock', 0, names), curve=[cached[1]])
+            with self.assertRaisesRegex(SystemExit,
+                                        r'at \[10\].*--curve-every 10'):
+                study_run.cached_curve(sparse, 0, args, 'stock_seed0.json')
             self.assertEqual(len(made), 6)
 
 
