@@ -1,9 +1,9 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """The mmdet/mmengine internals the plugin reaches into, pinned.
 
-Each reach is in one place (the label hand-over in
-mmdet_causal/models/roi_heads/label_passing.py and the box head's capture of
-``fc_cls``'s input, the sweep's block at the top of
+Each reach is in one place (the box head's ``loss_and_target`` and its
+capture of ``fc_cls``'s input, the optimizer hook of
+mmdet_causal/models/utils/embed_sync.py, the sweep's block at the top of
 mmdet_causal/apis/debias_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
 config scope in mmdet_causal/stack.py, the figures' capture of the last box
 head's scores in mmdet_causal/visualization/detections.py),
@@ -17,6 +17,7 @@ from mmdet.models.roi_heads import (CascadeRoIHead, HybridTaskCascadeRoIHead,
                                     StandardRoIHead)
 from mmdet.models.roi_heads.bbox_heads import BBoxHead, ConvFCBBoxHead
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead, HTCMaskHead
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from mmdet_causal.apis.debias_sweep import MASK_PREDICT_BY_FEAT_ARGS
 
@@ -33,22 +34,29 @@ class TestMmdetInternals(unittest.TestCase):
             f'{func.__qualname__} changed: mmdet_causal was written against '
             f'mmdet 3.3.0, where it takes {expected}')
 
-    def test_label_hand_over(self):
-        # the Causal RoI heads wrap bbox_loss and hand over get_targets' labels
-        self.check(StandardRoIHead.bbox_loss,
-                   ('self', 'x', 'sampling_results'))
-        self.check(CascadeRoIHead.bbox_loss,
-                   ('self', 'stage', 'x', 'sampling_results'))
-        self.check(HybridTaskCascadeRoIHead.bbox_loss,
-                   ('self', 'stage', 'x', 'sampling_results', 'semantic_feat'))
-        self.check(BBoxHead.get_targets,
-                   ('self', 'sampling_results', 'rcnn_train_cfg', 'concat'))
+    def test_moving_average_in_loss_and_target(self):
+        # every RoI head's bbox_loss runs the box head, then hands the
+        # scores of that forward to loss_and_target, whose targets' labels
+        # the causal head takes (bbox_targets[0])
+        self.check(
+            BBoxHead.loss_and_target,
+            ('self', 'cls_score', 'bbox_pred', 'rois', 'sampling_results',
+             'rcnn_train_cfg', 'concat', 'reduction_override'))
+        for roi_head in (StandardRoIHead, CascadeRoIHead,
+                         HybridTaskCascadeRoIHead):
+            source = inspect.getsource(roi_head.bbox_loss)
+            self.assertIn('loss_and_target(', source, roi_head.__name__)
+            self.assertIn("cls_score=bbox_results['cls_score']", source,
+                          roi_head.__name__)
         # the box head keeps the input of fc_cls inside mmdet's forward
         self.check(ConvFCBBoxHead.forward, ('self', 'x'))
         self.assertIn('self.fc_cls(x_cls)',
                       inspect.getsource(ConvFCBBoxHead.forward))
-        # the cascade loop's early exit that the mixin compensates
+        # the cascade loop's early exit, why the average moves at the
+        # optimizer step and not in a stage
         self.assertIn('break', inspect.getsource(CascadeRoIHead.loss))
+        # the point every rank passes
+        self.check(register_optimizer_step_post_hook, ('hook', ))
 
     def test_alpha_sweep(self):
         self.check(CascadeRoIHead._refine_roi,

@@ -32,12 +32,13 @@ from mmdet.utils import setup_cache_size_limit_of_dynamo
 from mmengine import ConfigDict
 from mmengine.config import Config, DictAction
 from mmengine.dist import is_main_process
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.utils import (add_custom_hooks, collect_cos_stats,
-                                configure_tde, rule_of_thumb_alpha,
-                                trust_local_checkpoints)
+from mmdet_causal.utils import (TDEProbe, add_custom_hooks, causal_bbox_heads,
+                                check_launcher_env, configure_tde,
+                                rule_of_thumb_alpha, trust_local_checkpoints)
 
 
 def parse_args():
@@ -242,22 +243,26 @@ def apply_tta(cfg: Config) -> Config:
     return cfg
 
 
-def report_cos(model) -> list:
-    """Print each causal stage's mean cos and the rule-of-thumb alpha."""
-    stats = collect_cos_stats(model, sync=True)  # every rank calls this
+def report_cos(stats: list) -> None:
+    """Log each causal stage's mean cos and the rule-of-thumb alpha (on the
+    main process)."""
     for i, s in enumerate(stats):
         if s['mean'] is not None:
             per_head = ', '.join(f'{c:.4f}' for c in s['per_head'])
-            print(f'causal stage {i}: mean cos {s["mean"]:.4f} '
-                  f'(per head: {per_head}) over {s["num_rois"]} RoIs')
+            print_log(
+                f'causal stage {i}: mean cos {s["mean"]:.4f} (per head: '
+                f'{per_head}) over {s["num_rois"]} RoIs',
+                logger='current')
     alpha = rule_of_thumb_alpha(stats)
     if alpha is not None:
-        print(f'rule-of-thumb alpha (mean alpha*cos = 1): {alpha:.3f}')
-    return stats
+        print_log(
+            f'rule-of-thumb alpha (mean alpha*cos = 1): {alpha:.3f}',
+            logger='current')
 
 
 def main():
     args = parse_args()
+    check_launcher_env(args.launcher, 'test')
     setup_cache_size_limit_of_dynamo()
     # --resume / load_from name local files: load them on torch >= 2.6
     trust_local_checkpoints()
@@ -301,8 +306,13 @@ def main():
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
 
-    metrics = runner.test()
-    cos_stats = report_cos(runner.model)
+    with TDEProbe(causal_bbox_heads(runner.model)) as probe:
+        metrics = runner.test()
+    # a sweep loop has the statistics of its test pass in its report
+    cos_stats = getattr(runner.test_loop, 'cos_stats', None)
+    if cos_stats is None:
+        cos_stats = probe.cos_stats(sync=True)  # every rank calls this
+        report_cos(cos_stats)
     if args.metrics_out and is_main_process():
         os.makedirs(osp.dirname(osp.abspath(args.metrics_out)), exist_ok=True)
         with open(args.metrics_out, 'w') as f:

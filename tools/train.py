@@ -11,7 +11,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.utils import add_custom_hooks, trust_local_checkpoints
+from mmdet_causal.utils import (add_custom_hooks, check_launcher_env,
+                                trust_local_checkpoints)
 
 
 def parse_args():
@@ -60,6 +61,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_launcher_env(args.launcher, 'train')
     setup_cache_size_limit_of_dynamo()
     # --resume / load_from name local files: load them on torch >= 2.6
     trust_local_checkpoints()

@@ -1,10 +1,9 @@
 # Mask R-CNN R50-FPN 1x on LVIS v1, de-confounded + TDE: the stock twin with
-# the RoI head and box head swapped.
+# the box head swapped.
 _base_ = ['./mask-rcnn_r50_fpn_1x_lvis-v1.py', '../_base_/causal_head.py']
 
 model = dict(
     roi_head=dict(
-        type='CausalStandardRoIHead',
         bbox_head=dict(
             type='Causal' + _base_.model.roi_head.bbox_head.type,
             **_base_.causal_head)))

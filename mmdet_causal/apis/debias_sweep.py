@@ -36,10 +36,10 @@ from mmengine.structures import InstanceData
 from mmdet_causal.models.roi_heads import (CausalCascadeRoIHead,
                                            CausalHybridTaskCascadeRoIHead,
                                            CausalStandardRoIHead)
-from mmdet_causal.models.roi_heads.bbox_heads import (CausalConvFCBBoxHead,
-                                                      check_alpha)
-from mmdet_causal.models.utils.norcal import (check_gamma, check_softmax_head,
-                                              norcal_scores)
+from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
+from mmdet_causal.models.utils.norcal import check_softmax_head, norcal_scores
+from mmdet_causal.models.utils.strength import check_alpha, check_gamma
+from mmdet_causal.models.utils.tde_probe import TDEProbe
 
 # The RoI heads whose predict path the sweep reproduces, tested in
 # tests/test_apis/test_alpha_sweep.py. Exact types: a subclass may override
@@ -215,7 +215,10 @@ class DebiasSweeper:
         if not all(h.use_tde for h in heads):
             raise ValueError('use_tde is off in the config; the sweep needs '
                              'the TDE terms (drop --no-tde / use_tde=False)')
-        if self.cascade and not all(h.reg_class_agnostic for h in heads[:-1]):
+        configured = all(s.alpha == h.alpha for s in self.settings
+                         for h in heads)
+        if self.cascade and not configured and not all(h.reg_class_agnostic
+                                                       for h in heads[:-1]):
             raise ValueError(
                 'a cascade with class-specific box regression refines its '
                 'RoIs along the argmax class, which depends on alpha; the '
@@ -228,22 +231,19 @@ class DebiasSweeper:
         """Collect, for every box-head forward in order, the TDE terms
         ``(y, y0_unit)`` when sweeping alphas, else the ``cls_score`` the
         head returned."""
-        records = []
-        handles = []
         if self.sweep_alpha:
-            for head in self.heads:
-                head.tde_recorder = records
-        else:
-            for head in self.heads:
-                handles.append(
-                    head.register_forward_hook(
-                        lambda module, args, out: records.append(out[0])))
+            with TDEProbe(self.heads, record_terms=True) as probe:
+                yield probe.terms
+            return
+        records = []
+        handles = [
+            head.register_forward_hook(
+                lambda module, args, out: records.append(out[0]))
+            for head in self.heads
+        ]
         try:
             yield records
         finally:
-            for head in self.heads:
-                if isinstance(head, CausalConvFCBBoxHead):
-                    head.tde_recorder = None
             for handle in handles:
                 handle.remove()
 
@@ -479,26 +479,3 @@ class DebiasSweeper:
             sample.pred_instances = res
             samples.append(sample)
         return samples
-
-
-class AlphaSweeper(DebiasSweeper):
-    """TDE alphas only, keyed by alpha (the first wave's API).
-
-    Args:
-        model: See :class:`DebiasSweeper`; causal box heads with TDE.
-        alphas (Sequence[float]): The alphas, each finite and ``>= 0``.
-        with_masks (bool): Predict masks. Defaults to True.
-    """
-
-    def __init__(self,
-                 model,
-                 alphas: Sequence[float],
-                 with_masks: bool = True) -> None:
-        if not len(alphas):
-            raise ValueError('no alphas to sweep')
-        super().__init__(
-            model, strength_grid(alphas=alphas), with_masks=with_masks)
-        self.alphas = [s.alpha for s in self.settings]
-
-    def predict(self, data: dict) -> Dict[float, List[DetDataSample]]:
-        return {s.alpha: v for s, v in super().predict(data).items()}

@@ -1,6 +1,6 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """Test-time switches of the causal box heads, for configs and models."""
-from typing import Dict, Iterator, List, Optional
+from typing import Iterator, List, Optional
 
 from mmdet.registry import MODELS
 from torch import nn
@@ -46,7 +46,7 @@ def configure_tde(model_cfg: dict,
             negative or not finite.
     """
     if alpha is not None:
-        from mmdet_causal.models.roi_heads.bbox_heads import check_alpha
+        from mmdet_causal.models.utils.strength import check_alpha
         alpha = check_alpha(alpha)
     heads = list(_causal_head_cfgs(model_cfg))
     if not heads:
@@ -66,27 +66,6 @@ def causal_bbox_heads(model: nn.Module) -> List[nn.Module]:
     """The causal box heads of a built model (wrappers included), in the
     order of the cascade stages."""
     return [m for m in model.modules() if _is_causal_bbox_head_type(type(m))]
-
-
-def rule_of_thumb_alpha(cos_stats: List[Dict[str, object]]) -> Optional[float]:
-    """The authors' advice, mean of ``alpha * cos`` about 1, from the
-    ``cos_stats()`` of a model's causal stages: ``1 / mean cos`` over the
-    stages that saw RoIs; None when none did or the mean is not positive."""
-    means = [s['mean'] for s in cos_stats if s['mean'] is not None]
-    if not means or sum(means) <= 0:
-        return None
-    return len(means) / sum(means)
-
-
-def collect_cos_stats(model: nn.Module,
-                      sync: bool = False) -> List[Dict[str, object]]:
-    """``cos_stats()`` of every causal box head of a built model.
-
-    Args:
-        sync (bool): First sum the statistics over all ranks of a
-            distributed run (a collective: every rank must call it).
-    """
-    return [head.cos_stats(sync=sync) for head in causal_bbox_heads(model)]
 
 
 def add_custom_hooks(cfg, *types: str) -> None:

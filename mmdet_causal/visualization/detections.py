@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from mmengine.dataset import Compose
 
 from mmdet_causal.apis.debias_sweep import Strength
-from mmdet_causal.models.roi_heads.bbox_heads import check_alpha
 from mmdet_causal.models.utils.norcal import last_bbox_head, norcal_calibration
+from mmdet_causal.models.utils.strength import check_alpha
 from mmdet_causal.utils.tde import causal_bbox_heads
 
 

@@ -8,9 +8,10 @@ import unittest
 import unittest.mock
 
 import torch
-from mmdet.models.roi_heads import (GridRoIHead, MaskScoringRoIHead,
-                                    PointRendRoIHead, SCNetRoIHead,
-                                    SparseRoIHead, TridentRoIHead)
+from mmdet.models.roi_heads import (CascadeRoIHead, GridRoIHead,
+                                    MaskScoringRoIHead, PointRendRoIHead,
+                                    SCNetRoIHead, SparseRoIHead,
+                                    TridentRoIHead)
 from mmdet.models.roi_heads.bbox_heads import BBoxHead
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
@@ -18,9 +19,8 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
 import mmdet_causal  # noqa: F401
-from mmdet_causal import (CausalCascadeRoIHead, CausalConvFCBBoxHead,
-                          CausalHybridTaskCascadeRoIHead)
-from mmdet_causal.apis import AlphaSweeper, DebiasSweeper, strength_grid
+from mmdet_causal import CausalConvFCBBoxHead, CausalHybridTaskCascadeRoIHead
+from mmdet_causal.apis import DebiasSweeper, strength_grid
 from mmdet_causal.models.utils import (norcal_calibration, norcal_log_counts,
                                        norcal_scores)
 from mmdet_causal.utils import causal_bbox_heads
@@ -66,15 +66,24 @@ def batch():
         num_classes=16)
 
 
-class TestAlphaSweeper(unittest.TestCase):
+def alpha_sweeper(model, alphas, **kwargs):
+    return DebiasSweeper(model, strength_grid(alphas=alphas), **kwargs)
+
+
+def by_alpha(swept):
+    return {s.alpha: samples for s, samples in swept.items()}
+
+
+class TestAlphaSweep(unittest.TestCase):
 
     def check_equal_to_predict(self, model, require_detections=True):
         data = batch()
-        sweeper = AlphaSweeper(model, ALPHAS)
-        swept = sweeper.predict(copy.deepcopy(data))
+        swept = by_alpha(
+            alpha_sweeper(model, ALPHAS).predict(copy.deepcopy(data)))
         # bbox-only sweeps skip the mask head but keep the same boxes
-        boxes_only = AlphaSweeper(
-            model, ALPHAS, with_masks=False).predict(copy.deepcopy(data))
+        boxes_only = by_alpha(
+            alpha_sweeper(model, ALPHAS,
+                          with_masks=False).predict(copy.deepcopy(data)))
         for alpha in ALPHAS:
             for head in causal_bbox_heads(model):
                 head.alpha = alpha
@@ -145,7 +154,8 @@ class TestAlphaSweeper(unittest.TestCase):
             'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py',
             small=True,
             max_per_img=30)
-        self.assertIs(type(model.roi_head), CausalCascadeRoIHead)
+        # mmdet's own RoI head
+        self.assertIs(type(model.roi_head), CascadeRoIHead)
         self.assertTrue(
             all(h.reg_class_agnostic for h in model.roi_head.bbox_head))
         self.check_equal_to_predict(model)
@@ -154,7 +164,7 @@ class TestAlphaSweeper(unittest.TestCase):
         """Exactly the tested RoI heads: subclasses that change the predict
         path (mask rescoring, point rendering, ...) are refused by name."""
         model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')
-        AlphaSweeper(model, ALPHAS)  # the real type is accepted
+        alpha_sweeper(model, ALPHAS)  # the real type is accepted
 
         class MyRoIHead(CausalHybridTaskCascadeRoIHead):
             pass
@@ -165,7 +175,7 @@ class TestAlphaSweeper(unittest.TestCase):
             model.roi_head.__class__ = cls
             try:
                 with self.assertRaisesRegex(ValueError, cls.__name__):
-                    AlphaSweeper(model, ALPHAS)
+                    alpha_sweeper(model, ALPHAS)
             finally:
                 model.roi_head.__class__ = original
 
@@ -173,18 +183,19 @@ class TestAlphaSweeper(unittest.TestCase):
         model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')
         for bad in (float('inf'), float('nan')):
             with self.assertRaisesRegex(ValueError, 'finite'):
-                AlphaSweeper(model, [0.0, bad])
+                alpha_sweeper(model, [0.0, bad])
 
     def test_refuses_what_it_cannot_reproduce(self):
         model = build('tiny/htc-causal_r18_fpn_tiny-lvis.py')
         model.roi_head.bbox_head[0].reg_class_agnostic = False
         with self.assertRaisesRegex(ValueError, 'class-specific'):
-            AlphaSweeper(model, ALPHAS)
+            alpha_sweeper(model, ALPHAS)
         stock = build('tiny/htc_r18_fpn_tiny-lvis.py')
         with self.assertRaisesRegex(ValueError, 'causal'):
-            AlphaSweeper(stock, ALPHAS)
+            alpha_sweeper(stock, ALPHAS)
         with self.assertRaisesRegex(ValueError, 'non-negative'):
-            AlphaSweeper(build('tiny/htc-causal_r18_fpn_tiny-lvis.py'), [-1.0])
+            alpha_sweeper(
+                build('tiny/htc-causal_r18_fpn_tiny-lvis.py'), [-1.0])
 
 
 # ----------------------------------------------------------------------
@@ -244,7 +255,7 @@ class TestNorCalScores(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, 'counts for 16 classes'):
             norcal_scores(torch.randn(3, 11), log_counts, 1.0)
         for bad in (-0.1, float('inf'), float('nan')):
-            with self.assertRaisesRegex(ValueError, 'finite and >= 0'):
+            with self.assertRaisesRegex(ValueError, 'finite, non-negative'):
                 strength_grid(gammas=[bad])
         with self.assertRaisesRegex(ValueError, '>= 0'):
             norcal_log_counts([3, -1])

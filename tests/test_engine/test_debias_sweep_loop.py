@@ -75,7 +75,7 @@ class TestDebiasSweepTestLoop(unittest.TestCase):
             self.loop(select_on='annotations/nothing.json')
 
     def test_select_metric_checked_before_inference(self):
-        with self.assertRaisesRegex(ValueError, 'needs the segm evaluation'):
+        with self.assertRaisesRegex(ValueError, r'--eval \.\.\. segm'):
             self.loop(
                 select_on='annotations/lvis_v1_heldout.json',
                 select_metric='segm_AP')

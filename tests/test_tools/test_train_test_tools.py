@@ -5,6 +5,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -53,6 +54,27 @@ class TestTDESwitches(unittest.TestCase):
         for bad in (float('inf'), float('nan')):
             with self.assertRaisesRegex(ValueError, 'finite'):
                 configure_tde(cfg.model, alpha=bad)
+
+    def test_pytorch_launcher_without_torchrun_names_the_launchers(self):
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR',
+                         'MASTER_PORT')
+        }
+        for tool, args in (('train', [CAUSAL]), ('test', [CAUSAL, 'x.pth'])):
+            proc = subprocess.run([
+                sys.executable, f'tools/{tool}.py', *args, '--launcher',
+                'pytorch'
+            ],
+                                  cwd=ROOT,
+                                  env=env,
+                                  capture_output=True,
+                                  text=True)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertIn(f'tools/dist_{tool}.sh', proc.stderr)
+            self.assertIn('torchrun', proc.stderr)
+            self.assertNotIn('KeyError', proc.stderr)
 
     def test_cli_rejects_conflicting_switches(self):
         out = subprocess.run([
@@ -327,12 +349,18 @@ class TestTrainTestEndToEnd(unittest.TestCase):
             sweep = json.load(f)
         with open(osp.join(out, 'metrics.json')) as f:
             metrics = json.load(f)['metrics']
-        # counts from the checkpoint; gamma 0 is the model as configured
+        # counts from the checkpoint; the rows name the alpha the model
+        # runs at, and gamma 0 is the model as configured
         self.assertEqual(sweep['class_counts']['source'], 'checkpoint')
-        self.assertMetricsEqual(sweep['test']['gamma=0'],
+        self.assertEqual([s['alpha'] for s in sweep['settings']],
+                         [1.5, 1.5, 1.5])
+        self.assertEqual(
+            list(sweep['test']),
+            ['alpha=1.5,gamma=0', 'alpha=1.5,gamma=0.5', 'alpha=1.5,gamma=1'])
+        self.assertMetricsEqual(sweep['test']['alpha=1.5,gamma=0'],
                                 self.results['tde']['metrics'], 'gamma 0')
-        self.assertNotEqual(sweep['test']['gamma=1']['lvis/bbox_AP'],
-                            sweep['test']['gamma=0']['lvis/bbox_AP'])
+        self.assertNotEqual(sweep['test']['alpha=1.5,gamma=1']['lvis/bbox_AP'],
+                            sweep['test']['alpha=1.5,gamma=0']['lvis/bbox_AP'])
         # the strength is the held-out split's best; the test set is
         # reported at it under the plain keys
         select = sweep['select']
@@ -345,7 +373,8 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         for key, value in sweep['test'][best].items():
             self.assertAlmostEqual(metrics[key], value, delta=1e-6)
         # the held-out split is its own evaluation, not the test set's
-        self.assertNotEqual(select['gamma=0'], sweep['test']['gamma=0'])
+        self.assertNotEqual(select['alpha=1.5,gamma=0'],
+                            sweep['test']['alpha=1.5,gamma=0'])
 
     def test_empty_selection_set_is_named(self):
         with open(self.paths['heldout']) as f:  # too small a set to carve
@@ -353,6 +382,32 @@ class TestTrainTestEndToEnd(unittest.TestCase):
         argv, _ = self.sweep('empty_select', '--tde-alphas', '0', '1',
                              '--select-on', self.paths['heldout'])
         self.assertTestFails(argv, 'has no images to test')
+
+    def test_selection_without_ground_truth_is_refused(self):
+        """A held-out file whose images have no annotation: every AP would
+        be -1 and the first strength 'chosen'; refused before inference."""
+        path = self.held_out_file()
+        with open(path) as f:
+            data = json.load(f)
+        data['annotations'] = []
+        empty = osp.join(self.data, 'annotations', 'select_empty.json')
+        with open(empty, 'w') as f:
+            json.dump(data, f)
+        argv, _ = self.sweep('no_gt_select', '--tde-alphas', '1.5', '2.5',
+                             '--select-on', empty)
+        self.assertTestFails(argv, 'has no annotations')
+
+    def test_selection_on_the_test_set_is_refused(self):
+        argv, _ = self.sweep('test_select', '--tde-alphas', '0', '1',
+                             '--select-on', self.paths['val'])
+        self.assertTestFails(argv, 'is the test set')
+
+    def test_select_metric_typo_is_refused_before_inference(self):
+        argv, _ = self.sweep('typo_select',
+                             '--tde-alphas', '0', '1', '--select-on',
+                             self.held_out_file(), '--select-metric',
+                             'bbox_APrare')
+        self.assertTestFails(argv, 'use one of: bbox_AP, bbox_AP50')
 
     def test_norcal_counts_never_from_the_test_set(self):
         argv, _ = self.sweep('bad_counts', '--norcal-gammas', '0.5',

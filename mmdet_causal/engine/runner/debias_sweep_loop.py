@@ -15,11 +15,12 @@ from mmdet_causal.apis.debias_sweep import (DebiasSweeper, Strength,
                                             strength_grid)
 from mmdet_causal.engine.hooks.train_class_counts_hook import CHECKPOINT_KEY
 from mmdet_causal.models.utils.norcal import norcal_log_counts
+from mmdet_causal.models.utils.tde_probe import TDEProbe, rule_of_thumb_alpha
 from mmdet_causal.utils.class_counts import (check_count_field,
                                              counts_from_lvis_json,
                                              select_counts)
-from mmdet_causal.utils.tde import (causal_bbox_heads, collect_cos_stats,
-                                    rule_of_thumb_alpha)
+from mmdet_causal.utils.tde import causal_bbox_heads
+from .strength_selection import check_select_metric, check_select_set, pick
 from .sweep_report import write_sweep_report
 
 #: Metric-state attributes holding loaded ground truth, shared between the
@@ -65,6 +66,16 @@ def _per_strength(evaluator_cfg, setting: Strength, split: str):
             m['outfile_prefix'] = (f'{m["outfile_prefix"]}_{split}_'
                                    f'{setting.name}')
     return cfg
+
+
+def _configured_alpha(model) -> Optional[list]:
+    """``[alpha]`` of a model whose causal box heads all apply TDE at one
+    alpha; None otherwise (stock heads, TDE off)."""
+    heads = causal_bbox_heads(model)
+    alphas = {h.alpha for h in heads if h.use_tde}
+    if heads and all(h.use_tde for h in heads) and len(alphas) == 1:
+        return list(alphas)
+    return None
 
 
 def _counts_source(class_counts) -> str:
@@ -158,6 +169,10 @@ class DebiasSweepTestLoop(TestLoop):
         evaluator_cfg = copy.deepcopy(
             evaluator if isinstance(evaluator, (
                 dict, list)) else runner.cfg.get('test_evaluator'))
+        if not alphas and norcal_gammas:
+            # a model with TDE on runs at its configured alpha: the rows
+            # say so ('alpha=1.5,gamma=0'), and gamma 0 is that model
+            alphas = _configured_alpha(runner.model)
         self.settings = strength_grid(alphas, norcal_gammas)
         # one evaluator per strength, and the selection set, are built from
         # the configs
@@ -180,7 +195,7 @@ class DebiasSweepTestLoop(TestLoop):
         self.evaluators = self._evaluators(evaluator_cfg, meta, self.evaluator)
         self.select_on = None
         if select_on is not None:
-            self._check_select_metric()
+            check_select_metric(select_metric, self.evaluator.metrics)
             self.select_on = select_on  # as given, for the report
             select_cfg = copy.deepcopy(loader_cfg)
             dataset_cfg = _innermost_dataset_cfg(select_cfg)
@@ -197,6 +212,8 @@ class DebiasSweepTestLoop(TestLoop):
                     f'the selection set {select_on} has no images to test '
                     '(after the test dataset\'s filters); carve a larger '
                     'held-out split') from e
+            check_select_set(select_on, self._ann_file(self.dataloader),
+                             select_metric)
             select_eval_cfg = copy.deepcopy(evaluator_cfg)
             for m in _metric_cfgs(select_eval_cfg):
                 if 'ann_file' in m:
@@ -205,22 +222,6 @@ class DebiasSweepTestLoop(TestLoop):
                 select_eval_cfg,
                 self.select_dataloader.dataset.metainfo,
                 split='select')
-
-    def _check_select_metric(self) -> None:
-        """Fail before any inference when the selection metric's iou type
-        is not evaluated (e.g. segm_AP with ``--eval bbox``)."""
-        iou = self.select_metric.split('/')[-1].split('_')[0]
-        evaluated = {
-            m
-            for metric in self.evaluator.metrics
-            for m in getattr(metric, 'metrics', ())
-        }
-        if evaluated and iou not in evaluated:
-            raise ValueError(
-                f'select_metric {self.select_metric!r} needs the {iou} '
-                f'evaluation, but the evaluator computes '
-                f'{sorted(evaluated)}; add it (--eval ... {iou}) or select '
-                f'by e.g. {sorted(evaluated)[0]}_AP')
 
     def _evaluators(self,
                     evaluator_cfg,
@@ -364,14 +365,15 @@ class DebiasSweepTestLoop(TestLoop):
                 call_hooks=False)
             select = self._evaluate(self.select_evaluators,
                                     len(self.select_dataloader.dataset))
-        for head in causal_bbox_heads(model):
-            head.reset_cos_stats()  # statistics of the test pass
         print_log(
             f'sweep: {len(self.settings)} strengths ({names}) on the test '
             f'set ({len(self.dataloader.dataset)} images), one inference',
             logger='current')
         infer_start = time.perf_counter()
-        self._pass(sweeper, self.dataloader, self.evaluators, call_hooks=True)
+        # the cos statistics of the test pass
+        with TDEProbe(causal_bbox_heads(model)) as probe:
+            self._pass(
+                sweeper, self.dataloader, self.evaluators, call_hooks=True)
         inference_s = time.perf_counter() - infer_start
         test = self._evaluate(self.evaluators, len(self.dataloader.dataset))
 
@@ -383,7 +385,7 @@ class DebiasSweepTestLoop(TestLoop):
         selected = None
         if select is not None:
             key = _find_metric(select[self.settings[0]], self.select_metric)
-            chosen = max(self.settings, key=lambda s: select[s][key])
+            chosen = pick(select, self.settings, key, self.select_on)
             selected = dict(
                 strength=chosen._asdict(),
                 name=chosen.name,
@@ -398,7 +400,8 @@ class DebiasSweepTestLoop(TestLoop):
                             for k, v in test[chosen].items()
                             if k.split('_')[-1] in ('AP', 'APr')),
                 logger='current')
-        cos_stats = collect_cos_stats(model, sync=True)  # on every rank
+        cos_stats = probe.cos_stats(sync=True)  # on every rank
+        self.cos_stats = cos_stats  # for tools/test.py --metrics-out
         if is_main_process():
             report = dict(
                 settings=[s._asdict() for s in self.settings],

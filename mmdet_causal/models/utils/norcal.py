@@ -19,24 +19,13 @@ probabilities: the shift is the same for every stage, so applying it after
 the average equals applying it to each stage.
 """
 import contextlib
-import math
 from typing import Sequence
 
 import torch
 from mmengine.logging import print_log
 from torch import Tensor, nn
 
-
-def check_gamma(gamma) -> float:
-    """NorCal's gamma as a float; must be finite and ``>= 0``."""
-    try:
-        gamma = float(gamma)
-    except (TypeError, ValueError):
-        raise ValueError(f'NorCal gamma must be a number, got {gamma!r}')
-    if not math.isfinite(gamma) or gamma < 0:
-        raise ValueError(f'NorCal gamma must be finite and >= 0, got {gamma} '
-                         '(0 is the uncalibrated model)')
-    return gamma
+from .strength import check_gamma
 
 
 def norcal_log_counts(counts: Sequence[float]) -> Tensor:

@@ -3,6 +3,7 @@
 width, on mmdet.testing's fake inputs and mmcv's CPU RoIAlign."""
 import copy
 import datetime
+import hashlib
 import os.path as osp
 import tempfile
 import unittest
@@ -17,6 +18,8 @@ from mmdet.structures.bbox import bbox2roi
 from mmdet.testing import demo_mm_inputs, demo_mm_proposals
 from mmdet.utils import register_all_modules
 from mmengine.config import Config, ConfigDict
+
+from mmdet_causal.utils import TDEProbe
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', '..', 'configs')
 MMDET_HTC_SEMANTIC = osp.join(
@@ -70,9 +73,107 @@ def features(batch=1):
         for i in range(5))
 
 
+#: name -> (config, mmdet's own RoI head its Causal* RoI head extends)
+REFERENCE_CONFIGS = {
+    'standard':
+    ('mask_rcnn/mask-rcnn-causal_r50_fpn_1x_lvis-v1.py', 'StandardRoIHead'),
+    'cascade':
+    ('cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py',
+     'CascadeRoIHead'),
+    'htc':
+    ('htc/htc-causal_r50_fpn_1x_lvis-v1.py', 'HybridTaskCascadeRoIHead'),
+}
+REFERENCE = osp.join(
+    osp.dirname(__file__), '..', '..', 'data', 'roi_head_reference.pth')
+
+
+def reference_run(config, roi_head_type=None, steps=3):
+    """Three SGD steps of a tiny RoI head on fixed inputs (two images, one
+    without much ground truth), then one ``predict``: the losses and every
+    stage's moving average after each step, and the detections.
+    ``tests/data/make_roi_head_reference.py`` stored this from the
+    label-passing RoI heads; the tests run it again on today's code."""
+    register_all_modules()
+    cfg = roi_head_cfg(config)
+    if roi_head_type is not None:
+        cfg.type = roi_head_type
+    torch.manual_seed(0)
+    roi_head = MODELS.build(cfg)
+    roi_head.init_weights()
+    roi_head.train()
+    heads = roi_head.bbox_head
+    heads = list(heads) if isinstance(heads, torch.nn.ModuleList) else [heads]
+    optimizer = torch.optim.SGD(roi_head.parameters(), lr=0.02, momentum=0.9)
+    shapes = [(3, IMG, IMG)] * 2
+    record = dict(losses=[], embeds=[])
+    for step in range(steps):
+        torch.manual_seed(10 + step)
+        x = features(2)
+        samples = demo_mm_inputs(
+            batch_size=2,
+            image_shapes=shapes,
+            num_items=[3, 1],
+            num_classes=NUM_CLASSES,
+            with_mask=True)['data_samples']
+        losses = roi_head.loss(x, demo_mm_proposals(shapes, 100), samples)
+        losses = {
+            k: torch.stack(v) if isinstance(v, list) else v
+            for k, v in losses.items()
+        }
+        total = sum(v.sum() for k, v in losses.items() if 'loss' in k)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+        record['losses'].append({
+            k: v.detach().clone()
+            for k, v in losses.items()
+        })
+        record['embeds'].append([h.causal_embed.clone() for h in heads])
+    roi_head.eval()
+    torch.manual_seed(20)
+    x = features(1)
+    samples = demo_mm_inputs(
+        batch_size=1,
+        image_shapes=shapes[:1],
+        num_items=[3],
+        num_classes=NUM_CLASSES,
+        with_mask=True)['data_samples']
+    with torch.no_grad():
+        res = roi_head.predict(
+            x, demo_mm_proposals(shapes[:1], 100), samples, rescale=True)[0]
+    record['predictions'] = {
+        k: res[k].clone()
+        for k in ('bboxes', 'scores', 'labels')
+    }
+    # the masks as their bits' digest (a stored reference stays small)
+    record['predictions']['masks_sha256'] = hashlib.sha256(
+        res.masks.cpu().numpy().tobytes()).hexdigest()
+    return record
+
+
+def optimizer_step(roi_head):
+    """What moves the causal heads' averages: an optimizer step over the
+    RoI head's parameters (lr 0: the weights stay)."""
+    torch.optim.SGD(roi_head.parameters(), lr=0.0).step()
+
+
+def cls_feature(head, feats):
+    """The classification feature the head's own forward hands to its
+    classifier."""
+    captured = []
+    handle = head.fc_cls.register_forward_pre_hook(
+        lambda module, args: captured.append(args[0]))
+    try:
+        head(feats)
+    finally:
+        handle.remove()
+    return captured[0]
+
+
 class UpdateSpy:
-    """Records, per box head, the labels and features of every moving-average
-    update and the bbox_targets of every loss; and the average before."""
+    """Records, per box head, the labels and features that every
+    ``loss_and_target`` collects for the moving average, the bbox_targets it
+    returns, the average before, and every forward's input."""
 
     def __init__(self, roi_head):
         heads = roi_head.bbox_head
@@ -83,22 +184,22 @@ class UpdateSpy:
         self.inputs = {id(h): [] for h in self.heads}
         for head in self.heads:
             head.register_forward_pre_hook(self._record_input)
-            if hasattr(head, 'update_embed'):
-                head.update_embed = self._wrap_update(head)
+            if hasattr(head, 'accumulate_embed'):
+                head.accumulate_embed = self._wrap_accumulate(head)
             head.loss_and_target = self._wrap_loss(head)
 
     def _record_input(self, module, args):
         self.inputs[id(module)].append(args[0].detach().clone())
 
-    def _wrap_update(self, head):
-        original = head.update_embed
+    def _wrap_accumulate(self, head):
+        original = head.accumulate_embed
 
-        def update_embed(x_cls, labels):
-            self.updates[id(head)].append(
-                (labels, x_cls.detach().clone(), head.causal_embed.clone()))
-            return original(x_cls, labels)
+        def accumulate_embed(cls_score, labels):
+            self.updates[id(head)].append((labels, head._train_feature.clone(),
+                                           head.causal_embed.clone()))
+            return original(cls_score, labels)
 
-        return update_embed
+        return accumulate_embed
 
     def _wrap_loss(self, head):
         original = head.loss_and_target
@@ -144,9 +245,13 @@ class CausalRoIHeadCase:
         return [s for s in data['data_samples']]
 
     def _loss(self, roi_head, num_items):
+        """One training step's losses; the optimizer step after them moves
+        the averages."""
         samples = self.inputs(num_items)
         proposals = demo_mm_proposals([(3, IMG, IMG)], 100)
-        return roi_head.loss(features(), proposals, samples)
+        losses = roi_head.loss(features(), proposals, samples)
+        optimizer_step(roi_head)
+        return losses
 
     def test_loss_with_ground_truth_passes_labels(self):
         roi_head = self.build()
@@ -174,7 +279,7 @@ class CausalRoIHeadCase:
             # x is the feature of the RoIs the head classified
             (feats, ) = spy.inputs[id(head)]
             with torch.no_grad():
-                torch.testing.assert_close(x_cls, head.cls_feature(feats))
+                torch.testing.assert_close(x_cls, cls_feature(head, feats))
         labels = [spy.updates[id(h)][0][0] for h in spy.heads]
         if len(labels) > 1:  # the stages' labels differ (refined boxes)
             self.assertFalse(
@@ -223,8 +328,13 @@ class CausalRoIHeadCase:
         self.assertFalse(any(spy.updates.values()))
         for head, embed in zip(spy.heads, embeds):
             self.assertTrue(torch.equal(head.causal_embed, embed))
-        stats = [h.cos_stats() for h in self.bbox_heads(roi_head)]
-        self.assertTrue(all(s['num_rois'] > 0 for s in stats))
+        with TDEProbe(self.bbox_heads(roi_head)) as probe, torch.no_grad():
+            roi_head.predict(
+                features(),
+                demo_mm_proposals([(3, IMG, IMG)], 100),
+                samples,
+                rescale=True)
+        self.assertTrue(all(s['num_rois'] > 0 for s in probe.cos_stats()))
 
     def test_predict_without_proposals(self):
         roi_head = self.build().eval()
@@ -236,9 +346,11 @@ class CausalRoIHeadCase:
         self.assertEqual(len(results[0]), 0)
 
     def test_stock_box_heads_still_work(self):
-        """With stock box heads, the Causal RoI head is mmdet's parent RoI
-        head: the same losses and predictions, bit for bit."""
+        """The Causal RoI head, an alias of 0.1, is mmdet's parent RoI head:
+        with stock box heads the same losses and predictions, bit for
+        bit."""
         cfg = roi_head_cfg(self.config, self.semantic)
+        cfg.type = 'Causal' + cfg.type
         heads = cfg.bbox_head if isinstance(cfg.bbox_head,
                                             list) else [cfg.bbox_head]
         for head in heads:
@@ -337,7 +449,7 @@ class TestCausalStandardRoIHead(CausalRoIHeadCase, unittest.TestCase):
         rois = bbox2roi([demo_mm_proposals([(3, IMG, IMG)], 20)[0].bboxes])
         with torch.no_grad():
             bbox_feats = roi_head.bbox_roi_extractor(x[:4], rois)
-            x_cls = head.cls_feature(bbox_feats)
+            x_cls = cls_feature(head, bbox_feats)
             out = roi_head._bbox_forward(x, rois)
             results = head.predict_by_feat(
                 rois=(rois, ),
@@ -372,7 +484,7 @@ class TestCausalCascadeRoIHead(CausalRoIHeadCase, unittest.TestCase):
             log_p, stage_rois = [], rois
             for stage, head in enumerate(roi_head.bbox_head):
                 feats = roi_head.bbox_roi_extractor[stage](x[:4], stage_rois)
-                x_cls = head.cls_feature(feats)
+                x_cls = cls_feature(head, feats)
                 p = ref_probs(x_cls.double(), head.fc_cls.weight.double(),
                               head.causal_embed.double(), 2, 16.0, 1 / 32,
                               1e-9, 1.5, True)
@@ -427,18 +539,63 @@ class TestCausalHTCRoIHeadWithSemantic(CausalRoIHeadCase, unittest.TestCase):
         torch.testing.assert_close(got, plain + semantic)
 
 
+class TestSameAsLabelPassingRoIHeads(unittest.TestCase):
+    """Under mmdet's own RoI heads, and under the Causal* names, a causal
+    box head computes what it did under the label-passing RoI heads it
+    needed before: the same losses, moving averages after every step and
+    detections, bit for bit (the stored reference, made by
+    tests/data/make_roi_head_reference.py from that code)."""
+
+    def assert_same(self, got, want, exact, msg):
+        if exact:
+            self.assertTrue(torch.equal(got, want), msg)
+        else:  # another torch: the same maths, rounded otherwise
+            torch.testing.assert_close(got, want, msg=msg)
+
+    def test_losses_averages_and_predictions(self):
+        ref = torch.load(REFERENCE)
+        # the stored bits are those of the torch that made them
+        exact = ref['torch'] == str(torch.__version__)
+        for name, (config, stock_type) in REFERENCE_CONFIGS.items():
+            want = ref['runs'][name]
+            for roi_type in (stock_type, 'Causal' + stock_type):
+                with self.subTest(config=name, roi_head=roi_type):
+                    got = reference_run(config, roi_type)
+                    for step, (losses, ref_losses) in enumerate(
+                            zip(got['losses'], want['losses'])):
+                        self.assertEqual(set(losses), set(ref_losses))
+                        for key, value in ref_losses.items():
+                            self.assert_same(losses[key], value, exact,
+                                             f'step {step} {key}')
+                    for step, (embeds, ref_embeds) in enumerate(
+                            zip(got['embeds'], want['embeds'])):
+                        for stage, (e, ref_e) in enumerate(
+                                zip(embeds, ref_embeds)):
+                            self.assertGreater(ref_e.abs().sum().item(), 0)
+                            self.assert_same(e, ref_e, exact,
+                                             f'step {step} stage {stage}')
+                    preds, ref_preds = got['predictions'], want['predictions']
+                    self.assertGreater(len(ref_preds['scores']), 0)
+                    for key in ('bboxes', 'scores', 'labels'):
+                        self.assert_same(preds[key], ref_preds[key], exact,
+                                         key)
+                    if exact:
+                        self.assertEqual(preds['masks_sha256'],
+                                         ref_preds['masks_sha256'])
+
+
 # --------------------------------------------------------------------------
 # Distributed: a rank without any RoI must not hang the others
 # --------------------------------------------------------------------------
-CASCADE = 'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_20e_lvis-v1.py'
-
-
-def _cascade_step(num_gts, num_proposals):
-    """One training step of the tiny causal cascade, seeded; returns each
-    stage's moving average and update count."""
+def _train_step(config, roi_head_type, num_gts, num_proposals):
+    """One training step (losses, backward, optimizer step) of a tiny
+    causal RoI head under mmdet's own RoI head type, seeded; returns each
+    stage's moving average."""
     register_all_modules()
+    cfg = roi_head_cfg(config)
+    cfg.type = roi_head_type
     torch.manual_seed(0)
-    roi_head = MODELS.build(roi_head_cfg(CASCADE))
+    roi_head = MODELS.build(cfg)
     roi_head.init_weights()
     roi_head.train()
     torch.manual_seed(1)
@@ -451,9 +608,23 @@ def _cascade_step(num_gts, num_proposals):
         with_mask=True)['data_samples']
     proposals = demo_mm_proposals([(3, IMG, IMG)], num_proposals)
     torch.manual_seed(2)
-    roi_head.loss(x, proposals, samples)
-    return [(h.causal_embed.clone(), h.num_embed_updates)
-            for h in roi_head.bbox_head]
+    losses = roi_head.loss(x, proposals, samples)
+    optimizer = torch.optim.SGD(roi_head.parameters(), lr=0.01)
+    sum(v.sum() for k, v in losses.items() if 'loss' in k).backward()
+    optimizer.step()
+    return [h.causal_embed.clone() for h in roi_head.bbox_head]
+
+
+#: (config, mmdet's RoI head type, rank 1's proposals) of the two-rank
+#: test. Rank 1 has no ground truth; under the cascade no proposal either,
+#: so no RoI at all, and mmdet's CascadeRoIHead.loss leaves its stage loop
+#: after stage 0. mmdet 3.3's HTC cannot train a rank without any RoI
+#: (its interleaved mask branch indexes the None that refine_bboxes
+#: returns), so its rank 1 has background RoIs only.
+CASCADES = (
+    (REFERENCE_CONFIGS['cascade'][0], 'CascadeRoIHead', 0),
+    (REFERENCE_CONFIGS['htc'][0], 'HybridTaskCascadeRoIHead', 100),
+)
 
 
 def _empty_rank_worker(rank, init_file, out_dir):
@@ -464,15 +635,20 @@ def _empty_rank_worker(rank, init_file, out_dir):
         world_size=2,
         # a hang fails the test instead of stalling it
         timeout=datetime.timedelta(seconds=60))
-    # rank 1: no ground truth and no proposal, so no RoI at all; mmdet's
-    # CascadeRoIHead.loss leaves its stage loop after stage 0
-    result = _cascade_step(3, 100) if rank == 0 else _cascade_step(0, 0)
-    torch.save(result, osp.join(out_dir, f'{rank}.pth'))
+    results = [
+        _train_step(config, roi_type, 3, 100) if rank == 0 else _train_step(
+            config, roi_type, 0, proposals)
+        for config, roi_type, proposals in CASCADES
+    ]
+    torch.save(results, osp.join(out_dir, f'{rank}.pth'))
     torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
 class TestRankWithoutRoIs(unittest.TestCase):
+    """Under mmdet's own CascadeRoIHead and HTC, a rank without any RoI
+    takes part in every stage's update (at the optimizer step), so no rank
+    waits for ever, and every rank ends with rank 0's average."""
 
     def test_every_rank_joins_every_stage_update(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -482,14 +658,14 @@ class TestRankWithoutRoIs(unittest.TestCase):
                 nprocs=2,
                 join=True)
             ranks = [torch.load(osp.join(tmp, f'{r}.pth')) for r in range(2)]
-        single = _cascade_step(3, 100)  # rank 0's step, alone
-        self.assertEqual(len(single), 3)
-        for stage, ((e0, n0), (e1, n1),
-                    (e, _)) in enumerate(zip(ranks[0], ranks[1], single)):
-            self.assertEqual((n0, n1), (1, 1), f'stage {stage}')
-            self.assertTrue(torch.equal(e0, e1), f'stage {stage}')
-            torch.testing.assert_close(e0, e, msg=f'stage {stage}')
-            self.assertGreater(e0.abs().sum().item(), 0)
+        for (config, roi_type, _), got0, got1 in zip(CASCADES, *ranks):
+            single = _train_step(config, roi_type, 3, 100)  # rank 0 alone
+            self.assertEqual(len(single), 3)
+            for stage, (e0, e1, e) in enumerate(zip(got0, got1, single)):
+                msg = f'{roi_type} stage {stage}'
+                self.assertTrue(torch.equal(e0, e1), msg)
+                torch.testing.assert_close(e0, e, msg=msg)
+                self.assertGreater(e0.abs().sum().item(), 0, msg)
 
 
 if __name__ == '__main__':

@@ -16,13 +16,13 @@ from mmdet.models.roi_heads.bbox_heads import (Shared2FCBBoxHead,
 
 from mmdet_causal import (CausalConvFCBBoxHead, CausalShared2FCBBoxHead,
                           CausalShared4Conv1FCBBoxHead)
-from mmdet_causal.models.roi_heads.bbox_heads import causal_convfc_bbox_head
+from mmdet_causal.models.utils import (TDEProbe, apply_embed_updates,
+                                       checkpoint_checks, rule_of_thumb_alpha)
 
 C = 7  # foreground classes
 IN_CH, ROI = 4, 3
 D = 12
-HEAD_MODULE = 'mmdet_causal.models.roi_heads.bbox_heads.' \
-              'causal_convfc_bbox_head'
+CHECKS_MODULE = 'mmdet_causal.models.utils.checkpoint_checks'
 
 
 def make_head(cls=CausalShared2FCBBoxHead, **kwargs):
@@ -71,6 +71,35 @@ def features(head, feats):
     return captured[0]
 
 
+def train_step(head, feats, labels):
+    """A training forward and its moving-average update, as an RoI head's
+    ``bbox_loss`` (forward, then ``loss_and_target`` with the targets'
+    labels) and the optimizer step after it make them."""
+    out = head(feats)
+    update(head, out[0], labels)
+    return out
+
+
+def update(head, cls_score, labels):
+    """``loss_and_target``'s part (its targets' labels) and the optimizer
+    step's."""
+    head.accumulate_embed(cls_score, labels)
+    apply_embed_updates([head])
+
+
+def cls_feature(head, feats):
+    """The classification feature the head's own forward hands to its
+    classifier."""
+    captured = []
+    handle = head.fc_cls.register_forward_pre_hook(
+        lambda module, args: captured.append(args[0]))
+    try:
+        head(feats)
+    finally:
+        handle.remove()
+    return captured[0]
+
+
 class TestCausalHeadMaths(unittest.TestCase):
 
     def setUp(self):
@@ -89,7 +118,7 @@ class TestCausalHeadMaths(unittest.TestCase):
                 num_heads=num_heads, scale=10.0, gamma=0.05).train()
             x = features(head, self.feats)
             labels = torch.tensor([0, 1, C, 3, C, 6])
-            cls_score, bbox_pred = head(self.feats, labels=labels)
+            cls_score, bbox_pred = train_step(head, self.feats, labels)
             expected = ref_logits(x, head.fc_cls.weight.detach(), num_heads,
                                   10.0, 0.05, 1e-9)
             torch.testing.assert_close(
@@ -130,13 +159,13 @@ class TestCausalHeadMaths(unittest.TestCase):
             for training in (True, False):
                 head.train(training)
                 with torch.no_grad():
-                    got = head.cls_feature(self.feats.float())
+                    got = cls_feature(head, self.feats.float())
                 expected = features(head, self.feats.float())
                 torch.testing.assert_close(got, expected, rtol=0, atol=0)
                 # and the training logits are the cosine logits of that x
                 if training:
                     labels = torch.tensor([0, 1, C, 3, C, 6])
-                    y = head(self.feats.float(), labels=labels)[0]
+                    y = train_step(head, self.feats.float(), labels)[0]
                     torch.testing.assert_close(
                         y.double(),
                         ref_logits(expected.double(),
@@ -198,9 +227,17 @@ class TestCausalHeadMaths(unittest.TestCase):
             score.double(), expected, rtol=1e-4, atol=1e-3)
 
     def test_cos_statistics(self):
+        """The probe a tool attaches reads cos per RoI of every eval forward
+        (training forwards and forwards after it is detached do not
+        count); the head keeps nothing."""
         head = self._trained_head().eval()
-        head(self.feats[:4])
-        head(self.feats[4:])
+        with TDEProbe([head]) as probe:
+            head(self.feats[:4])
+            head(self.feats[4:])
+            head.train()
+            head(self.feats)  # a training forward: not a test RoI
+            head.eval()
+        head(self.feats)  # detached
         x = features(head, self.feats)
         cos = []
         for k in range(2):
@@ -208,17 +245,29 @@ class TestCausalHeadMaths(unittest.TestCase):
             ek = head.causal_embed[6 * k:6 * (k + 1)]
             cos.append((xk / xk.norm(dim=1, keepdim=True)) @ (ek / ek.norm()))
         cos = torch.stack(cos, 1)
-        stats = head.cos_stats()
+        (stats, ) = probe.cos_stats()
         self.assertEqual(stats['num_rois'], 6)
         torch.testing.assert_close(
             torch.tensor(stats['per_head'], dtype=torch.float64), cos.mean(0))
         self.assertAlmostEqual(stats['mean'], cos.mean().item(), places=6)
         self.assertAlmostEqual(
             stats['rule_of_thumb_alpha'], 1 / cos.mean().item(), places=5)
-        torch.testing.assert_close(head.last_mean_cos.double(),
-                                   cos[4:].mean(0))
-        head.reset_cos_stats()
-        self.assertEqual(head.cos_stats()['num_rois'], 0)
+        self.assertAlmostEqual(
+            rule_of_thumb_alpha([stats, stats]),
+            1 / cos.mean().item(),
+            places=5)
+        probe.reset()
+        self.assertEqual(probe.cos_stats()[0]['num_rois'], 0)
+        self.assertIsNone(rule_of_thumb_alpha(probe.cos_stats()))
+        self.assertFalse(head.fc_cls._forward_hooks)
+
+    def test_probe_records_the_terms_of_every_forward(self):
+        head = self._trained_head().eval()
+        with TDEProbe([head], record_terms=True) as probe:
+            score = head(self.feats)[0]
+        ((y, y0_unit), ) = probe.terms
+        torch.testing.assert_close(
+            head.combine_scores(y, y0_unit, head.alpha), score, rtol=0, atol=0)
 
     def test_rank_k_counterfactual_matches_full_product(self):
         head = self._trained_head(num_heads=3).eval()
@@ -267,7 +316,7 @@ class TestMovingAverage(unittest.TestCase):
         # the class-0 rows and keep the background ones.
         labels = torch.tensor([0, 0, C, C, 2, 5])
         x = features(head, self.feats)
-        head(self.feats, labels=labels)
+        train_step(head, self.feats, labels)
         fg = labels < C
         expected = 0.9 * e0 + x[fg].mean(0)
         torch.testing.assert_close(head.causal_embed, expected)
@@ -276,16 +325,16 @@ class TestMovingAverage(unittest.TestCase):
 
     def test_no_foreground_leaves_buffer_unchanged(self):
         head, e0 = self.head_with_embed()
-        head(self.feats, labels=torch.full((6, ), C))
+        train_step(head, self.feats, torch.full((6, ), C))
         self.assertTrue(torch.equal(head.causal_embed, e0))
-        head(self.feats[:0], labels=torch.zeros(0, dtype=torch.long))
+        train_step(head, self.feats[:0], torch.zeros(0, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
     def test_non_finite_features_do_not_poison_buffer(self):
         head, e0 = self.head_with_embed()
         feats = self.feats.clone()
         feats[0] = float('nan')
-        head(feats, labels=torch.zeros(6, dtype=torch.long))
+        train_step(head, feats, torch.zeros(6, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
     def test_nan_in_background_row_is_not_averaged(self):
@@ -295,63 +344,81 @@ class TestMovingAverage(unittest.TestCase):
         labels = torch.tensor([0, 1, C, 3, C, 6])
         x = features(head, feats)
         self.assertTrue(torch.isnan(x[2]).all())
-        head(feats, labels=labels)
+        train_step(head, feats, labels)
         fg = labels < C
         torch.testing.assert_close(head.causal_embed, 0.9 * e0 + x[fg].mean(0))
 
     def test_eval_never_updates(self):
+        """An eval forward keeps no feature for a loss: nothing can reach
+        the average from it."""
         head, e0 = self.head_with_embed(training=False)
-        head(self.feats, labels=torch.zeros(6, dtype=torch.long))
-        head(self.feats)
+        cls_score, _ = head(self.feats)
+        with self.assertRaisesRegex(RuntimeError, 'no training forward'):
+            update(head, cls_score, torch.zeros(6, dtype=torch.long))
         self.assertTrue(torch.equal(head.causal_embed, e0))
 
-    def test_training_without_labels_names_the_roi_heads(self):
-        head = make_head().train()
-        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
-            head(self.feats)
-
-    def test_labels_handed_over_by_the_roi_head(self):
-        head, e0 = self.head_with_embed(momentum=0.9)
-        labels = torch.tensor([0, 0, C, C, 2, 5])
-        x = features(head, self.feats)
-        with head.labels_for_next_forward(labels):
-            head(self.feats)
-        torch.testing.assert_close(head.causal_embed,
-                                   0.9 * e0 + x[labels < C].mean(0))
-        self.assertEqual(head.num_embed_updates, 1)
-        # labels nobody took: mmdet's bbox_loss no longer runs the head
-        with self.assertRaisesRegex(RuntimeError, 'mmdet'):
-            with head.labels_for_next_forward(labels):
-                pass
-        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
-            head(self.feats)  # nothing pending any more
-
-    def test_label_free_forwards_do_not_update(self):
-        """Hard-example mining (OHEM, ScoreHLR) and forward(mode='tensor')
-        run the head in training before any label exists."""
+    def test_forward_alone_does_not_update(self):
+        """A training forward that no loss_and_target follows (OHEM's and
+        ScoreHLR's mining, forward(mode='tensor')) returns the cosine
+        logits and leaves the average alone, even across optimizer steps."""
         head, e0 = self.head_with_embed()
-        with head.label_free_forwards():
-            y = head(self.feats)[0]
+        y = head(self.feats)[0]
+        apply_embed_updates([head])
         self.assertTrue(torch.equal(head.causal_embed, e0))
-        self.assertEqual(head.num_embed_updates, 0)
         expected = ref_logits(
             features(head, self.feats).double(),
             head.fc_cls.weight.detach().double(), 2, 16.0, 1 / 32, 1e-9)
         torch.testing.assert_close(y.double(), expected, rtol=1e-5, atol=1e-5)
-        with self.assertRaisesRegex(ValueError, 'CausalStandardRoIHead'):
-            head(self.feats)  # outside, as before
 
-    def test_join_update_changes_nothing_alone(self):
-        head, e0 = self.head_with_embed()
-        head.join_embed_update()
+    def test_loss_and_target_feeds_the_next_optimizer_step(self):
+        """mmdet's targets' labels and the feature of the forward that made
+        cls_score: the average moves at the optimizer step, not before."""
+        head, e0 = self.head_with_embed(momentum=0.9)
+        labels = torch.tensor([0, 0, C, C, 2, 5])
+        x = features(head, self.feats)
+        cls_score, bbox_pred = head(self.feats)
+        targets = (labels, torch.ones(6), torch.zeros(6, 4), torch.zeros(6, 4))
+        with mock.patch.object(
+                Shared2FCBBoxHead, 'get_targets', return_value=targets):
+            out = head.loss_and_target(cls_score, bbox_pred, torch.zeros(6, 5),
+                                       [], None)
+        self.assertIn('loss_cls', out['loss_bbox'])
         self.assertTrue(torch.equal(head.causal_embed, e0))
-        self.assertEqual(head.num_embed_updates, 1)
+        optimizer = torch.optim.SGD(head.parameters(), lr=0.0)
+        optimizer.step()
+        torch.testing.assert_close(head.causal_embed,
+                                   0.9 * e0 + x[labels < C].mean(0))
+        # an optimizer of other parameters leaves the head alone
+        moved = head.causal_embed.clone()
+        head(self.feats)
+        head.accumulate_embed(cls_score, labels)
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.0).step()
+        self.assertTrue(torch.equal(head.causal_embed, moved))
+        optimizer.step()
+        self.assertFalse(torch.equal(head.causal_embed, moved))
+
+    def test_scores_without_their_forward_are_refused(self):
+        head = make_head().train()
+        labels = torch.zeros(6, dtype=torch.long)
+        with self.assertRaisesRegex(RuntimeError, 'no training forward'):
+            update(head, torch.zeros(6, C + 1), labels)
+        head(self.feats[:4])
+        with self.assertRaisesRegex(RuntimeError, 'over 4 RoIs'):
+            update(head, torch.zeros(6, C + 1), labels)
+        cls_score, _ = head(self.feats)
+        with self.assertRaisesRegex(ValueError, '5 labels for 6 RoIs'):
+            update(head, cls_score, labels[:5])
+
+    def test_an_update_without_statistics_changes_nothing(self):
+        head, e0 = self.head_with_embed()
+        apply_embed_updates([head])
+        self.assertTrue(torch.equal(head.causal_embed, e0))
 
     def test_bf16_autocast_keeps_float32_and_finite(self):
         head = make_head().train()
         labels = torch.tensor([0, 1, 2, C, C, 3])
         with torch.autocast('cpu', dtype=torch.bfloat16):
-            cls_score, _ = head(self.feats, labels=labels)
+            cls_score, _ = train_step(head, self.feats, labels)
             cls_score.float().sum().backward()
         self.assertEqual(head.causal_embed.dtype, torch.float32)
         self.assertTrue(torch.isfinite(head.causal_embed).all())
@@ -437,7 +504,7 @@ class TestPrecision(unittest.TestCase):
         # training: the update reads fp16 features into the float32 average
         head.train()
         e0 = head.causal_embed.clone()
-        y = head(self.feats.half(), labels=self.labels)[0]
+        y = train_step(head, self.feats.half(), self.labels)[0]
         self.assertEqual(y.dtype, torch.float16)
         self.assertTrue(torch.isfinite(head.causal_embed).all())
         self.assertFalse(torch.equal(head.causal_embed, e0))
@@ -511,9 +578,8 @@ class TestValidationAndCheckpoints(unittest.TestCase):
         head = make_head().train()
         torch.manual_seed(2)
         for _ in range(3):
-            head(
-                torch.randn(5, IN_CH, ROI, ROI),
-                labels=torch.tensor([0, 1, C, 2, 3]))
+            train_step(head, torch.randn(5, IN_CH, ROI, ROI),
+                       torch.tensor([0, 1, C, 2, 3]))
         state = head.state_dict()
         self.assertIn('causal_embed', state)
         with tempfile.TemporaryDirectory() as tmp:
@@ -531,19 +597,22 @@ class TestValidationAndCheckpoints(unittest.TestCase):
             num_classes=C,
             reg_class_agnostic=True)
         head = make_head()
-        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
-                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
+        with mock.patch(f'{CHECKS_MODULE}.print_log') as log, \
+                mock.patch.object(checkpoint_checks, '_warned', set()):
             result = head.load_state_dict(stock.state_dict(), strict=False)
         self.assertIn('causal_embed', result.missing_keys)
         self.assertIn('fc_cls.bias', result.unexpected_keys)
-        self.assertIn('causal_embed', log.call_args[0][0])
+        # the real problem named: the classifier is not in the checkpoint
+        self.assertIn("classifier is untrained for this causal config",
+                      log.call_args[0][0])
+        self.assertIn('causal_embed is missing', log.call_args[0][0])
         with self.assertRaisesRegex(RuntimeError, 'causal_embed'):
             head.load_state_dict(stock.state_dict())
 
     def test_zero_embed_warns_once_at_test_time(self):
         head = make_head().eval()
-        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
-                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
+        with mock.patch(f'{CHECKS_MODULE}.print_log') as log, \
+                mock.patch.object(checkpoint_checks, '_warned', set()):
             head(torch.randn(2, IN_CH, ROI, ROI))
             head(torch.randn(2, IN_CH, ROI, ROI))
         self.assertEqual(log.call_count, 1)
@@ -559,8 +628,8 @@ class TestValidationAndCheckpoints(unittest.TestCase):
             num_classes=C,
             reg_class_agnostic=True).state_dict()
         stock['fc_cls.weight'] = torch.randn(C + 1, D)
-        with mock.patch(f'{HEAD_MODULE}.print_log') as log, \
-                mock.patch.object(causal_convfc_bbox_head, '_warned', set()):
+        with mock.patch(f'{CHECKS_MODULE}.print_log') as log, \
+                mock.patch.object(checkpoint_checks, '_warned', set()):
             heads = [make_head() for _ in range(3)]
             for head in heads:
                 head.load_state_dict(stock, strict=False)
@@ -577,10 +646,11 @@ class TestValidationAndCheckpoints(unittest.TestCase):
         cls_score, bbox_pred = head(torch.randn(0, IN_CH, ROI, ROI))
         self.assertEqual(cls_score.shape, (0, C + 1))
         self.assertEqual(bbox_pred.shape, (0, 4))
-        self.assertEqual(head.cos_stats()['num_rois'], 0)
-        self.assertIsNone(head.last_mean_cos)
-        head(torch.randn(3, IN_CH, ROI, ROI))
-        self.assertEqual(head.cos_stats()['num_rois'], 3)
+        with TDEProbe([head]) as probe:
+            head(torch.randn(0, IN_CH, ROI, ROI))
+            self.assertEqual(probe.cos_stats()[0]['num_rois'], 0)
+            head(torch.randn(3, IN_CH, ROI, ROI))
+        self.assertEqual(probe.cos_stats()[0]['num_rois'], 3)
 
 
 # --------------------------------------------------------------------------
@@ -604,7 +674,7 @@ def _dist_worker(rank, world_size, init_file, out_dir):
     head = make_head(momentum=0.5).train()
     feats, labels = _batches()
     for it in range(2):
-        head(feats[it, rank], labels=labels[it, rank])
+        train_step(head, feats[it, rank], labels[it, rank])
     torch.save(head.causal_embed, os.path.join(out_dir, f'{rank}.pth'))
     torch.distributed.destroy_process_group()
 
@@ -627,14 +697,14 @@ class TestDistributedSync(unittest.TestCase):
         single = make_head(momentum=0.5).train()
         feats, labels = _batches()
         for it in range(2):
-            single(feats[it].flatten(0, 1), labels=labels[it].flatten())
+            train_step(single, feats[it].flatten(0, 1), labels[it].flatten())
         torch.testing.assert_close(embeds[0], single.causal_embed)
         # Unsynchronised ranks would differ: rank 1 of iteration 0 has no
         # foreground at all.
         torch.manual_seed(0)
         local = make_head(momentum=0.5, sync_embed=False).train()
         for it in range(2):
-            local(feats[it, 0], labels=labels[it, 0])
+            train_step(local, feats[it, 0], labels[it, 0])
         self.assertFalse(torch.allclose(local.causal_embed, embeds[0]))
 
 
