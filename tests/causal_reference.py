@@ -55,3 +55,16 @@ def ref_probs(x, w, e, num_heads, tau, gamma, eps, alpha, bg_exempt):
 def ref_log_probs(x, w, e, num_heads, tau, gamma, eps, alpha):
     """log P, background-exempted, in the dtype of the inputs (float64)."""
     return ref_probs(x, w, e, num_heads, tau, gamma, eps, alpha, True).log()
+
+
+def cls_feature(head, feats):
+    """The classification feature a causal head's own forward hands to its
+    classifier."""
+    captured = []
+    handle = head.fc_cls.register_forward_pre_hook(
+        lambda module, args: captured.append(args[0]))
+    try:
+        head(feats)
+    finally:
+        handle.remove()
+    return captured[0]

@@ -5,8 +5,7 @@ _base_ = [
 ]
 
 model = dict(
-    roi_head=dict(
-        bbox_head=[
-            dict(head, type='Causal' + head.type, **_base_.causal_head)
-            for head in _base_.model.roi_head.bbox_head
-        ]))
+    roi_head=dict(bbox_head=[
+        dict(head, type='Causal' + head.type, **_base_.causal_head)
+        for head in _base_.model.roi_head.bbox_head
+    ]))

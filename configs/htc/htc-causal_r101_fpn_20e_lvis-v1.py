@@ -2,8 +2,7 @@
 _base_ = ['./htc_r101_fpn_20e_lvis-v1.py', '../_base_/causal_head.py']
 
 model = dict(
-    roi_head=dict(
-        bbox_head=[
-            dict(head, type='Causal' + head.type, **_base_.causal_head)
-            for head in _base_.model.roi_head.bbox_head
-        ]))
+    roi_head=dict(bbox_head=[
+        dict(head, type='Causal' + head.type, **_base_.causal_head)
+        for head in _base_.model.roi_head.bbox_head
+    ]))

@@ -12,7 +12,7 @@ import mmdet
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from causal_reference import ref_probs
+from causal_reference import cls_feature, ref_probs
 from mmdet.registry import MODELS
 from mmdet.structures.bbox import bbox2roi
 from mmdet.testing import demo_mm_inputs, demo_mm_proposals
@@ -155,19 +155,6 @@ def optimizer_step(roi_head):
     """What moves the causal heads' averages: an optimizer step over the
     RoI head's parameters (lr 0: the weights stay)."""
     torch.optim.SGD(roi_head.parameters(), lr=0.0).step()
-
-
-def cls_feature(head, feats):
-    """The classification feature the head's own forward hands to its
-    classifier."""
-    captured = []
-    handle = head.fc_cls.register_forward_pre_hook(
-        lambda module, args: captured.append(args[0]))
-    try:
-        head(feats)
-    finally:
-        handle.remove()
-    return captured[0]
 
 
 class UpdateSpy:

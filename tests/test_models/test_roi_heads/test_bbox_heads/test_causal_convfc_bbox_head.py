@@ -10,7 +10,7 @@ from unittest import mock
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
-from causal_reference import ref_log_probs, ref_logits, ref_probs
+from causal_reference import cls_feature, ref_log_probs, ref_logits, ref_probs
 from mmdet.models.roi_heads.bbox_heads import (Shared2FCBBoxHead,
                                                Shared4Conv1FCBBoxHead)
 
@@ -85,19 +85,6 @@ def update(head, cls_score, labels):
     step's."""
     head.accumulate_embed(cls_score, labels)
     apply_embed_updates([head])
-
-
-def cls_feature(head, feats):
-    """The classification feature the head's own forward hands to its
-    classifier."""
-    captured = []
-    handle = head.fc_cls.register_forward_pre_hook(
-        lambda module, args: captured.append(args[0]))
-    try:
-        head(feats)
-    finally:
-        handle.remove()
-    return captured[0]
 
 
 class TestCausalHeadMaths(unittest.TestCase):
