@@ -306,7 +306,10 @@ def main():
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
 
-    with TDEProbe(causal_bbox_heads(runner.model)) as probe:
+    # a sweep loop probes its own test pass
+    sweeping = (cfg.get('test_cfg') or {}).get('type') == 'DebiasSweepTestLoop'
+    heads = [] if sweeping else causal_bbox_heads(runner.model)
+    with TDEProbe(heads) as probe:
         metrics = runner.test()
     # a sweep loop has the statistics of its test pass in its report
     cos_stats = getattr(runner.test_loop, 'cos_stats', None)

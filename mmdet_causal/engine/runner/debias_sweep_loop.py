@@ -10,6 +10,7 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, autocast
+from torch import nn
 
 from mmdet_causal.apis.debias_sweep import (DebiasSweeper, Strength,
                                             strength_grid)
@@ -71,11 +72,16 @@ def _per_strength(evaluator_cfg, setting: Strength, split: str):
 def _configured_alpha(model) -> Optional[list]:
     """``[alpha]`` of a model whose causal box heads all apply TDE at one
     alpha; None otherwise (stock heads, TDE off)."""
-    heads = causal_bbox_heads(model)
-    alphas = {h.alpha for h in heads if h.use_tde}
-    if heads and all(h.use_tde for h in heads) and len(alphas) == 1:
-        return list(alphas)
-    return None
+    model = model.module if is_model_wrapper(model) else model
+    heads = getattr(getattr(model, 'roi_head', None), 'bbox_head', None)
+    heads = list(heads) if isinstance(heads, nn.ModuleList) else [heads]
+    causal = causal_bbox_heads(model)
+    # every stage causal with TDE on (a partly causal cascade sweeps gammas
+    # with its heads' own scores, as before)
+    if len(causal) != len(heads) or not all(h.use_tde for h in causal):
+        return None
+    alphas = {h.alpha for h in causal}
+    return list(alphas) if len(alphas) == 1 else None
 
 
 def _counts_source(class_counts) -> str:

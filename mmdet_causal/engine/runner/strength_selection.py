@@ -122,8 +122,8 @@ def pick(select: Dict, settings: Sequence, key: str, select_on: str):
         ValueError: If ``key`` is undefined for every strength.
     """
     defined = [
-        s for s in settings
-        if math.isfinite(select[s][key]) and select[s][key] >= 0
+        s for s in settings if isinstance(select[s][key], (int, float))
+        and math.isfinite(select[s][key]) and select[s][key] >= 0
     ]
     if not defined:
         raise ValueError(
