@@ -83,15 +83,16 @@ def check_select_set(select_on: str, test_ann: Optional[str],
             images), a file without annotations, or a group metric
             (``APr``/``APc``/``APf``) whose group has no instance in it.
     """
+    with open(select_on) as f:
+        data = json.load(f)  # read once: its images, annotations, classes
     if test_ann and (osp.realpath(select_on) == osp.realpath(test_ann)
-                     or _image_ids(select_on) == _image_ids(test_ann)):
+                     or {img['id']
+                         for img in data['images']} == _image_ids(test_ann)):
         raise ValueError(
             f'select_on {select_on} is the test set ({test_ann}: the same '
             'images): a strength chosen on it is tuned to the numbers it '
             f'reports. Choose on a held-out split carved from train with '
             f'{HELDOUT_TOOL}')
-    with open(select_on) as f:
-        data = json.load(f)
     anns = data.get('annotations') or []
     if not anns:
         raise ValueError(
