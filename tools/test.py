@@ -36,6 +36,8 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
+from mmdet_causal.datasets.dataset_checks import (empty_dataset_error,
+                                                  innermost_dataset_cfg)
 from mmdet_causal.utils import (TDEProbe, add_custom_hooks, causal_bbox_heads,
                                 check_launcher_env, configure_tde,
                                 rule_of_thumb_alpha, trust_local_checkpoints)
@@ -218,9 +220,7 @@ def apply_tta(cfg: Config) -> Config:
     if 'tta_pipeline' not in cfg:
         warnings.warn('Cannot find ``tta_pipeline`` in config, '
                       'we will set it as default.')
-        test_data_cfg = cfg.test_dataloader.dataset
-        while 'dataset' in test_data_cfg:
-            test_data_cfg = test_data_cfg['dataset']
+        test_data_cfg = innermost_dataset_cfg(cfg.test_dataloader.dataset)
         cfg.tta_pipeline = deepcopy(test_data_cfg.pipeline)
         flip_tta = dict(
             type='TestTimeAug',
@@ -310,7 +310,14 @@ def main():
     sweeping = (cfg.get('test_cfg') or {}).get('type') == 'DebiasSweepTestLoop'
     heads = [] if sweeping else causal_bbox_heads(runner.model)
     with TDEProbe(heads) as probe:
-        metrics = runner.test()
+        try:
+            metrics = runner.test()
+        except ValueError as e:
+            explained = empty_dataset_error(e, cfg.test_dataloader.dataset,
+                                            'test')
+            if explained is None:
+                raise
+            raise explained from e
     # a sweep loop has the statistics of its test pass in its report
     cos_stats = getattr(runner.test_loop, 'cos_stats', None)
     if cos_stats is None:

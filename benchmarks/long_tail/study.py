@@ -147,12 +147,6 @@ class StudyData:
         return digest.hexdigest()[:16]
 
 
-def _innermost(dataset: dict) -> dict:
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
-
-
 def study_config(model: str, data: StudyData, iters: int, seed: int,
                  checkpoint_every: int):
     """The config a run trains: the model's config under ``configs/`` with
@@ -163,6 +157,8 @@ def study_config(model: str, data: StudyData, iters: int, seed: int,
     LVIS evaluation. RFS models repeat the classes seen in fewer than
     ``RFS_BOUNDARY_IMAGES`` train images."""
     from mmengine.config import Config
+
+    from mmdet_causal.datasets.dataset_checks import innermost_dataset_cfg
     cfg = Config.fromfile(osp.join(ROOT, 'configs', MODELS[model].config))
     cats = data.categories()
     classes = tuple(c['name'] for c in cats)
@@ -177,7 +173,7 @@ def study_config(model: str, data: StudyData, iters: int, seed: int,
     for loader, ann in ((cfg.train_dataloader, data.train),
                         (cfg.val_dataloader, data.val), (cfg.test_dataloader,
                                                          data.val)):
-        dataset = _innermost(loader.dataset)
+        dataset = innermost_dataset_cfg(loader.dataset)
         dataset.update(data_root=data_root, ann_file=ann, metainfo=metainfo)
     if MODELS[model].rfs:
         cfg.train_dataloader.dataset.oversample_thr = (

@@ -15,6 +15,8 @@ order of the file's categories.
 import json
 from typing import Dict, List, Optional, Sequence
 
+from mmdet_causal.datasets.dataset_checks import leaf_datasets
+
 COUNT_FIELDS = ('instance_count', 'image_count')
 
 
@@ -54,21 +56,11 @@ def counts_from_lvis_json(ann_file: str) -> Dict[str, list]:
     return record
 
 
-def _leaf_datasets(dataset) -> list:
-    """The datasets holding the data under mmengine/mmdet wrappers (repeat
-    factors and repeats do not change a class's count)."""
-    if hasattr(dataset, 'datasets'):  # ConcatDataset
-        return [d for sub in dataset.datasets for d in _leaf_datasets(sub)]
-    if hasattr(dataset, 'dataset'):  # ClassBalanced / Repeat dataset
-        return _leaf_datasets(dataset.dataset)
-    return [dataset]
-
-
 def counts_from_dataset(dataset) -> Dict[str, list]:
     """``dict(classes, instance_count, image_count)`` of a built mmdet
     dataset, from the instances it loaded (``ignore_flag == 0``); wrappers
     such as ``ClassBalancedDataset`` (RFS) count each image once."""
-    leaves = _leaf_datasets(dataset)
+    leaves = leaf_datasets(dataset)  # repeats do not change a count
     classes = list(leaves[0].metainfo.get('classes', ()))
     num = len(classes)
     instances = [0] * num

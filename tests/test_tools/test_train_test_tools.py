@@ -409,6 +409,22 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                              'bbox_APrare')
         self.assertTestFails(argv, 'use one of: bbox_AP, bbox_AP50')
 
+    def test_test_set_without_annotations_is_refused(self):
+        """Not every AP as -1 with exit 0: the file is named before
+        inference, with the way to only save detections."""
+        with open(self.paths['val']) as f:
+            data = json.load(f)
+        data['annotations'] = []
+        empty = osp.join(self.data, 'annotations', 'val_empty.json')
+        with open(empty, 'w') as f:
+            json.dump(data, f)
+        argv, _ = self.sweep('no_gt_test')
+        argv += [
+            f'test_dataloader.dataset.ann_file={empty}',
+            f'test_evaluator.ann_file={empty}'
+        ]
+        self.assertTestFails(argv, 'val_empty.json')
+
     def test_norcal_counts_never_from_the_test_set(self):
         argv, _ = self.sweep('bad_counts', '--norcal-gammas', '0.5',
                              '--class-counts',
@@ -487,6 +503,30 @@ class TestBadConfig(unittest.TestCase):
         self.assertIn('has 16 classes', proc.stderr)
         self.assertIn('roi_head.bbox_head.1 (12)', proc.stderr)
         self.assertIn('Set num_classes=16', proc.stderr)
+
+    def test_training_file_without_annotations_names_it(self):
+        """Not mmengine's 'need at least one array to concatenate'."""
+        with tempfile.TemporaryDirectory() as tmp:
+            data = osp.join(tmp, 'data')
+            paths = generate_tiny_lvis(data, SMALL, write_images=False)
+            with open(paths['train']) as f:
+                train = json.load(f)
+            train['annotations'] = []
+            with open(paths['train'], 'w') as f:
+                json.dump(train, f)
+            proc = subprocess.run([
+                sys.executable, 'tools/train.py', CAUSAL, '--work-dir',
+                osp.join(tmp, 'work'), '--cfg-options',
+                f'train_dataloader.dataset.data_root={data}/',
+                'train_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False'
+            ],
+                                  cwd=ROOT,
+                                  capture_output=True,
+                                  text=True)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn('the train dataset has no image to use', proc.stderr)
+        self.assertIn('lvis_v1_train.json', proc.stderr)
 
 
 class TestResume(unittest.TestCase):

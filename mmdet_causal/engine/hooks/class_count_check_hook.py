@@ -7,11 +7,15 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from mmdet_causal.datasets.dataset_checks import check_annotations
+
 
 @HOOKS.register_module()
 class ClassCountCheckHook(Hook):
     """Fail before the first iteration when a head's ``num_classes`` differs
-    from the dataset's class count.
+    from the dataset's class count, or the dataset has no annotation of its
+    classes; warn once about annotations of unknown classes, which mmdet
+    drops (:func:`~mmdet_causal.datasets.dataset_checks.check_annotations`).
 
     A box head built for fewer classes than the data has does not fail by
     itself: class ``num_classes`` is read as background, the moving average
@@ -24,14 +28,19 @@ class ClassCountCheckHook(Hook):
 
     priority = 'VERY_HIGH'
 
+    def __init__(self) -> None:
+        self._checked = set()  # splits whose annotations were checked
+
     def before_train(self, runner) -> None:
         self._check(runner, runner.train_dataloader.dataset, 'train')
 
     def before_val(self, runner) -> None:
-        self._check(runner, runner.val_dataloader.dataset, 'val')
+        self._check(runner, runner.val_dataloader.dataset, 'val',
+                    getattr(runner, 'val_evaluator', None))
 
     def before_test(self, runner) -> None:
-        self._check(runner, runner.test_dataloader.dataset, 'test')
+        self._check(runner, runner.test_dataloader.dataset, 'test',
+                    getattr(runner, 'test_evaluator', None))
 
     @staticmethod
     def mismatches(model, num_classes: int) -> List[Tuple[str, int]]:
@@ -48,7 +57,15 @@ class ClassCountCheckHook(Hook):
                 and not isinstance(module, (VGG, FusedSemanticHead))
                 and module.num_classes != num_classes]
 
-    def _check(self, runner, dataset, split: str) -> None:
+    def _check(self, runner, dataset, split: str, evaluator=None) -> None:
+        # the ground truth matters unless every COCO/LVIS-style metric only
+        # saves detections (format_only); a dumper (--out) compares nothing
+        metrics = getattr(evaluator, 'metrics', None)
+        evaluates = metrics is None or any(
+            getattr(m, 'format_only', None) is False for m in metrics)
+        if split not in self._checked:  # once, not at every validation
+            check_annotations(dataset, split, format_only=not evaluates)
+            self._checked.add(split)
         classes = dataset.metainfo.get('classes')
         if classes is None:
             return

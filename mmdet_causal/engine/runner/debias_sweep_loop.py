@@ -14,6 +14,8 @@ from torch import nn
 
 from mmdet_causal.apis.debias_sweep import (DebiasSweeper, Strength,
                                             strength_grid)
+from mmdet_causal.datasets.dataset_checks import (EMPTY_DATASET_MESSAGE,
+                                                  innermost_dataset_cfg)
 from mmdet_causal.engine.hooks.train_class_counts_hook import CHECKPOINT_KEY
 from mmdet_causal.models.utils.norcal import norcal_log_counts
 from mmdet_causal.models.utils.tde_probe import TDEProbe, rule_of_thumb_alpha
@@ -27,13 +29,6 @@ from .sweep_report import write_sweep_report
 #: Metric-state attributes holding loaded ground truth, shared between the
 #: evaluators of one split (evaluation only reads them).
 _GT_ATTRS = ('_lvis_api', '_coco_api')
-
-
-def _innermost_dataset_cfg(loader_cfg: dict) -> dict:
-    dataset = loader_cfg['dataset']
-    while 'dataset' in dataset:
-        dataset = dataset['dataset']
-    return dataset
 
 
 def _metric_cfgs(evaluator_cfg) -> list:
@@ -204,14 +199,14 @@ class DebiasSweepTestLoop(TestLoop):
             check_select_metric(select_metric, self.evaluator.metrics)
             self.select_on = select_on  # as given, for the report
             select_cfg = copy.deepcopy(loader_cfg)
-            dataset_cfg = _innermost_dataset_cfg(select_cfg)
+            dataset_cfg = innermost_dataset_cfg(select_cfg['dataset'])
             select_on = _resolve(select_on, dataset_cfg.get('data_root'))
             dataset_cfg['ann_file'] = select_on
             try:
                 self.select_dataloader = runner.build_dataloader(
                     select_cfg, seed=runner.seed)
             except ValueError as e:
-                if 'need at least one array' not in str(e):
+                if EMPTY_DATASET_MESSAGE not in str(e):
                     raise
                 # mmengine's message for a dataset without images
                 raise ValueError(
