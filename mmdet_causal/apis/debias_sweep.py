@@ -40,6 +40,7 @@ from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
 from mmdet_causal.models.utils.norcal import check_softmax_head, norcal_scores
 from mmdet_causal.models.utils.strength import check_alpha, check_gamma
 from mmdet_causal.models.utils.tde_probe import TDEProbe
+from mmdet_causal.utils.tde import stage_bbox_heads
 
 # The RoI heads whose predict path the sweep reproduces, tested in
 # tests/test_apis/test_alpha_sweep.py. Exact types: a subclass may override
@@ -177,8 +178,7 @@ class DebiasSweeper:
                 f'{type(roi_head).__name__}; it supports exactly {names}. '
                 'Run tools/test.py once per strength instead')
         self.cascade = isinstance(roi_head, CascadeRoIHead)
-        heads = list(
-            roi_head.bbox_head) if self.cascade else [roi_head.bbox_head]
+        heads = stage_bbox_heads(model)
         odd = [
             type(h).__name__ for h in heads
             if isinstance(h, SABLHead) or not getattr(h, 'with_reg', True)

@@ -68,6 +68,14 @@ def causal_bbox_heads(model: nn.Module) -> List[nn.Module]:
     return [m for m in model.modules() if _is_causal_bbox_head_type(type(m))]
 
 
+def stage_bbox_heads(model: nn.Module) -> List[nn.Module]:
+    """The box heads of a built two-stage model's RoI head (wrappers
+    included), one per cascade stage; causal or not."""
+    model = getattr(model, 'module', model)  # DDP and similar wrappers
+    heads = model.roi_head.bbox_head
+    return list(heads) if isinstance(heads, nn.ModuleList) else [heads]
+
+
 def add_custom_hooks(cfg, *types: str) -> None:
     """Append ``dict(type=T)`` to ``cfg.custom_hooks`` for each hook type
     the config does not have yet (the project's tools add

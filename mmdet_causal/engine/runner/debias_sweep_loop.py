@@ -10,19 +10,19 @@ from mmengine.dist import get_world_size, is_main_process
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import TestLoop, autocast
-from torch import nn
 
 from mmdet_causal.apis.debias_sweep import (DebiasSweeper, Strength,
                                             strength_grid)
 from mmdet_causal.datasets.dataset_checks import (EMPTY_DATASET_MESSAGE,
                                                   innermost_dataset_cfg)
 from mmdet_causal.engine.hooks.train_class_counts_hook import CHECKPOINT_KEY
+from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
 from mmdet_causal.models.utils.norcal import norcal_log_counts
 from mmdet_causal.models.utils.tde_probe import TDEProbe, rule_of_thumb_alpha
 from mmdet_causal.utils.class_counts import (check_count_field,
                                              counts_from_lvis_json,
                                              select_counts)
-from mmdet_causal.utils.tde import causal_bbox_heads
+from mmdet_causal.utils.tde import causal_bbox_heads, stage_bbox_heads
 from .strength_selection import check_select_metric, check_select_set, pick
 from .sweep_report import write_sweep_report
 
@@ -67,15 +67,13 @@ def _per_strength(evaluator_cfg, setting: Strength, split: str):
 def _configured_alpha(model) -> Optional[list]:
     """``[alpha]`` of a model whose causal box heads all apply TDE at one
     alpha; None otherwise (stock heads, TDE off)."""
-    model = model.module if is_model_wrapper(model) else model
-    heads = getattr(getattr(model, 'roi_head', None), 'bbox_head', None)
-    heads = list(heads) if isinstance(heads, nn.ModuleList) else [heads]
-    causal = causal_bbox_heads(model)
+    heads = stage_bbox_heads(model)
     # every stage causal with TDE on (a partly causal cascade sweeps gammas
     # with its heads' own scores, as before)
-    if len(causal) != len(heads) or not all(h.use_tde for h in causal):
+    if not all(
+            isinstance(h, CausalConvFCBBoxHead) and h.use_tde for h in heads):
         return None
-    alphas = {h.alpha for h in causal}
+    alphas = {h.alpha for h in heads}
     return list(alphas) if len(alphas) == 1 else None
 
 

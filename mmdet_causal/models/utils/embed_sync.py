@@ -14,45 +14,86 @@ rank).
 
 With gradient accumulation (mmengine's ``accumulative_counts``) the
 average moves once per optimizer step, by the mean of the foreground
-features of the iterations accumulated, as if they had been one batch.
+features of the iterations accumulated, as if they had been one batch. An
+optimizer stepping inside another's step (``ZeroRedundancyOptimizer`` steps
+its rank's shard optimizer) counts once: only the outermost step applies,
+since an inner one trains a different subset of parameters on each rank.
 """
 import itertools
+import logging
 import weakref
 from typing import Iterable
 
 import torch
 import torch.distributed as dist
+from mmengine.logging import print_log
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import (register_optimizer_step_post_hook,
+                                   register_optimizer_step_pre_hook)
 
 # every causal head built in this process, by the order of construction
 _heads: 'weakref.WeakValueDictionary[int, nn.Module]' = (
     weakref.WeakValueDictionary())
 _order = itertools.count()
-_hook = None
+_hooks = None
+_depth = 0  # optimizer steps under way (nested: ZeroRedundancyOptimizer)
+#: optimizer steps that moved no average while a head had statistics
+#: pending, before the head warns that nothing trains its classifier
+UNCLAIMED_STEPS_WARNING = 20
 
 
 def track(head: nn.Module) -> None:
     """Let optimizer steps update ``head``'s moving average (called by the
-    head's ``__init__``; registers the global optimizer hook once)."""
-    global _hook
+    head's ``__init__`` and when a copy is unpickled; registers the global
+    optimizer hooks once)."""
+    global _hooks
     _heads[next(_order)] = head
-    if _hook is None:
-        _hook = register_optimizer_step_post_hook(_after_optimizer_step)
+    head._unclaimed_steps = 0
+    if _hooks is None:
+        _hooks = (register_optimizer_step_pre_hook(_before_optimizer_step),
+                  register_optimizer_step_post_hook(_after_optimizer_step))
+
+
+def _before_optimizer_step(optimizer, args, kwargs) -> None:
+    global _depth
+    _depth += 1
 
 
 def _after_optimizer_step(optimizer, args, kwargs) -> None:
+    global _depth
+    _depth -= 1
+    if _depth > 0:
+        return  # the outer step applies
     trained = {
         id(p)
         for group in optimizer.param_groups
         for p in group['params']
     }
-    heads = [
-        head for _, head in sorted(_heads.items())
-        if head.training and id(head.fc_cls.weight) in trained
-    ]
+    heads, unclaimed = [], []
+    for _, head in sorted(_heads.items()):
+        if not head.training:
+            continue
+        if id(head.fc_cls.weight) in trained:
+            heads.append(head)
+        elif head._embed_stats is not None:
+            unclaimed.append(head)
     if heads:
         apply_embed_updates(heads)
+    for head in unclaimed:
+        _count_unclaimed(head)
+
+
+def _count_unclaimed(head: nn.Module) -> None:
+    head._unclaimed_steps += 1
+    if head._unclaimed_steps == UNCLAIMED_STEPS_WARNING:
+        print_log(
+            f'{type(head).__name__}: its moving average has not moved in '
+            f'{UNCLAIMED_STEPS_WARNING} optimizer steps, since no optimizer '
+            'that steps trains its fc_cls.weight (a frozen classifier, or '
+            'an optimizer built over a copy of the parameters). Let the '
+            'optimizer hold fc_cls.weight (lr 0 is fine) to update it.',
+            logger='current',
+            level=logging.WARNING)
 
 
 def _world_size() -> int:
@@ -72,7 +113,15 @@ def apply_embed_updates(heads: Iterable[nn.Module]) -> None:
     """
     heads = list(heads)
     stats = [head.take_embed_stats() for head in heads]
+    for head in heads:
+        head._unclaimed_steps = 0
     synced = [i for i, head in enumerate(heads) if head.sync_embed]
+    # a rank whose statistics overflowed (fp16) adds nothing, rather than
+    # making the sum of every rank non-finite (branch-free: no device sync)
+    for i in synced:
+        stats[i] = torch.where(
+            torch.isfinite(stats[i]).all(), stats[i],
+            torch.zeros_like(stats[i]))
     if synced and _world_size() > 1:
         flat = torch.cat([stats[i] for i in synced])
         dist.all_reduce(flat)

@@ -52,8 +52,7 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         momentum (float): Decay ``mu`` of the moving average, in ``[0, 1)``.
             Defaults to 0.9998.
         alpha (float): Strength of the counterfactual at test time, finite
-            and ``>= 0``.
-            Defaults to 1.5.
+            and ``>= 0``. Defaults to 1.5.
         use_tde (bool): Apply TDE at test time. If False the test logits are
             the plain cosine logits. Defaults to True.
         background_exempt (bool): Keep the background probability of the
@@ -130,6 +129,10 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         self._train_feature: Optional[Tensor] = None
         self._embed_stats: Optional[Tensor] = None
         embed_sync.track(self)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        embed_sync.track(self)  # a deep copy trains like the original
 
     @property
     def alpha(self) -> float:

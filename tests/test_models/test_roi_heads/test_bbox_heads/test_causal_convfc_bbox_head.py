@@ -1,6 +1,7 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """The maths of the causal box head against the plain re-implementation of
 method.md in tests/causal_reference.py."""
+import copy
 import math
 import os
 import tempfile
@@ -13,11 +14,13 @@ import torch.nn.functional as F
 from causal_reference import cls_feature, ref_log_probs, ref_logits, ref_probs
 from mmdet.models.roi_heads.bbox_heads import (Shared2FCBBoxHead,
                                                Shared4Conv1FCBBoxHead)
+from mmengine.logging import MMLogger
 
 from mmdet_causal import (CausalConvFCBBoxHead, CausalShared2FCBBoxHead,
                           CausalShared4Conv1FCBBoxHead)
 from mmdet_causal.models.utils import (TDEProbe, apply_embed_updates,
-                                       checkpoint_checks, rule_of_thumb_alpha)
+                                       checkpoint_checks, embed_sync,
+                                       rule_of_thumb_alpha)
 
 C = 7  # foreground classes
 IN_CH, ROI = 4, 3
@@ -384,6 +387,61 @@ class TestMovingAverage(unittest.TestCase):
         optimizer.step()
         self.assertFalse(torch.equal(head.causal_embed, moved))
 
+    def test_a_step_inside_another_step_moves_the_average_once(self):
+        """ZeroRedundancyOptimizer steps its rank's shard optimizer inside
+        its own step: one update (one all-reduce), at the outer step."""
+
+        class Sharded(torch.optim.SGD):
+
+            def __init__(self, params, shard):
+                super().__init__(params, lr=0.0)
+                self.shard = torch.optim.SGD(shard, lr=0.0)
+
+            def step(self, closure=None):
+                self.shard.step()  # the rank's part: not the classifier
+                return super().step(closure)
+
+        head, e0 = self.head_with_embed(momentum=0.9)
+        labels = torch.tensor([0, 0, C, C, 2, 5])
+        x = features(head, self.feats)
+        cls_score, _ = head(self.feats)
+        head.accumulate_embed(cls_score, labels)
+        optimizer = Sharded(head.parameters(), [head.fc_reg.weight])
+        with mock.patch.object(
+                embed_sync,
+                'apply_embed_updates',
+                wraps=embed_sync.apply_embed_updates) as applied:
+            optimizer.step()
+        self.assertEqual(applied.call_count, 1)
+        torch.testing.assert_close(head.causal_embed,
+                                   0.9 * e0 + x[labels < C].mean(0))
+
+    def test_a_classifier_no_optimizer_trains_warns_once(self):
+        head, e0 = self.head_with_embed()
+        cls_score, _ = head(self.feats)
+        head.accumulate_embed(cls_score, torch.zeros(6, dtype=torch.long))
+        others = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.)
+        logger = MMLogger.get_current_instance()
+        with self.assertLogs(logger, level='WARNING') as logs:
+            for _ in range(2 * embed_sync.UNCLAIMED_STEPS_WARNING):
+                others.step()
+        warned = [m for m in logs.output if 'has not moved in' in m]
+        self.assertEqual(len(warned), 1, logs.output)
+        self.assertIn('fc_cls.weight', warned[0])
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+
+    def test_a_deep_copy_trains_like_the_original(self):
+        head, e0 = self.head_with_embed(momentum=0.9)
+        twin = copy.deepcopy(head)
+        labels = torch.tensor([0, 0, C, C, 2, 5])
+        x = features(twin, self.feats)
+        cls_score, _ = twin(self.feats)
+        twin.accumulate_embed(cls_score, labels)
+        torch.optim.SGD(twin.parameters(), lr=0.0).step()
+        torch.testing.assert_close(twin.causal_embed,
+                                   0.9 * e0 + x[labels < C].mean(0))
+        self.assertTrue(torch.equal(head.causal_embed, e0))
+
     def test_scores_without_their_forward_are_refused(self):
         head = make_head().train()
         labels = torch.zeros(6, dtype=torch.long)
@@ -662,7 +720,15 @@ def _dist_worker(rank, world_size, init_file, out_dir):
     feats, labels = _batches()
     for it in range(2):
         train_step(head, feats[it, rank], labels[it, rank])
-    torch.save(head.causal_embed, os.path.join(out_dir, f'{rank}.pth'))
+    two = head.causal_embed.clone()
+    # a third step where rank 1's features overflowed (fp16): rank 0's count
+    third = feats[0, rank].clone()
+    if rank == 1:
+        third.fill_(float('inf'))
+    train_step(head, third, labels[1, rank])
+    torch.save(
+        dict(two=two, three=head.causal_embed),
+        os.path.join(out_dir, f'{rank}.pth'))
     torch.distributed.destroy_process_group()
 
 
@@ -675,9 +741,10 @@ class TestDistributedSync(unittest.TestCase):
                 args=(2, os.path.join(tmp, 'init'), tmp),
                 nprocs=2,
                 join=True)
-            embeds = [
+            saved = [
                 torch.load(os.path.join(tmp, f'{r}.pth')) for r in range(2)
             ]
+        embeds = [s['two'] for s in saved]
         self.assertTrue(torch.equal(embeds[0], embeds[1]))
 
         torch.manual_seed(0)
@@ -686,6 +753,12 @@ class TestDistributedSync(unittest.TestCase):
         for it in range(2):
             train_step(single, feats[it].flatten(0, 1), labels[it].flatten())
         torch.testing.assert_close(embeds[0], single.causal_embed)
+        # the overflowed rank adds nothing; the other's step is not lost
+        train_step(single, feats[0, 0], labels[1, 0])
+        for rank in range(2):
+            torch.testing.assert_close(saved[rank]['three'],
+                                       single.causal_embed)
+        self.assertFalse(torch.equal(saved[0]['three'], embeds[0]))
         # Unsynchronised ranks would differ: rank 1 of iteration 0 has no
         # foreground at all.
         torch.manual_seed(0)
