@@ -1,10 +1,19 @@
 # The README's two commands: `make demo` and `make test`. Each sets up the
-# project-local environment first (tools/bootstrap.sh, idempotent).
-VENV ?= .venv
+# project-local environment of the stack first (tools/bootstrap.sh,
+# idempotent): STACK=onedl (the default: the maintained fork of the
+# OpenMMLab 3.x line, Python 3.12, numpy 2, torch 2.11) or STACK=upstream
+# (OpenMMLab's mmcv 2.1 / mmdet 3.3, Python 3.11, numpy 1), each in its own
+# virtual environment, e.g. `make test STACK=upstream`.
+STACK ?= onedl
+VENV ?= .venv-$(STACK)
+export STACK VENV
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench clean stack
+
+stack:
+	@echo $(STACK)
 
 setup:
 	@bash tools/bootstrap.sh

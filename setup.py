@@ -99,9 +99,14 @@ if __name__ == '__main__':
             'Programming Language :: Python :: 3',
             'Topic :: Scientific/Engineering :: Artificial Intelligence',
         ],
-        install_requires=parse_requirements('requirements/mminstall.txt') +
-        parse_requirements('requirements/runtime.txt'),
+        # mmcv/mmdet/mmengine come from one of two lines with the same
+        # import names, so neither is a plain requirement (pip would install
+        # upstream mmcv over the fork's): `pip install mmdet-causal[onedl]`
+        # or `[upstream]`, or the user's own stack; the import checks it
+        install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require={
+            'upstream': parse_requirements('requirements/mminstall.txt'),
+            'onedl': parse_requirements('requirements/mminstall-onedl.txt'),
             'tests': parse_requirements('requirements/tests.txt'),
         },
         zip_safe=False)

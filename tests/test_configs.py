@@ -130,9 +130,14 @@ class TestConfigs(unittest.TestCase):
         heads = seesaw['model']['roi_head']['bbox_head']
         self.assertEqual(len(heads), 3)
         for head, ref in zip(heads, stock['model']['roi_head']['bbox_head']):
+            predictor = head.pop('cls_predictor_cfg')
+            self.assertEqual(predictor, dict(type='NormedLinear'))
+            # mmdet's LVIS temperature, under either line's spelling
+            layer = MODELS.build(
+                dict(predictor, in_features=4, out_features=3))
             self.assertEqual(
-                head.pop('cls_predictor_cfg'),
-                dict(type='NormedLinear', tempearture=20))
+                getattr(layer, 'temperature',
+                        getattr(layer, 'tempearture', None)), 20)
             self.assertEqual(
                 head.pop('loss_cls'),
                 dict(

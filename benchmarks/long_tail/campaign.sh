@@ -11,13 +11,13 @@
 # the budget, every model's seed 0 with its curve; the probes' stock and
 # causal seed-0 records are reused), second (the 1600-iteration study on
 # the generator's second long-tailed preset). PY names the interpreter
-# (default: the project's .venv); LT_DATA an existing copy of the
-# long-tail set (default: generated under data/; a run's config names its
+# (default: .venv-upstream, the stack the study was made on); LT_DATA an
+# existing copy of the long-tail set (default: generated under data/; a run's config names its
 # data's absolute path, so records made under /work/main/data/long_tail are
 # served only to a campaign that reads the same path).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-PY="${PY:-.venv/bin/python}"
+PY="${PY:-.venv-upstream/bin/python}"
 study() { "$PY" benchmarks/long_tail/run.py ${LT_DATA:+--data-root "$LT_DATA"} "$@"; }
 
 step_1600() {

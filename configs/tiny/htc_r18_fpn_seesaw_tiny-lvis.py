@@ -9,8 +9,10 @@ model = dict(
     roi_head=dict(bbox_head=[
         dict(
             head,
-            # sic: NormedLinear's keyword is spelt so in mmdet 3.3
-            cls_predictor_cfg=dict(type='NormedLinear', tempearture=20),
+            # temperature 20, NormedLinear's default; not named, since its
+            # keyword is spelt `tempearture` in mmdet 3.3 and `temperature`
+            # in the onedl fork
+            cls_predictor_cfg=dict(type='NormedLinear'),
             loss_cls=dict(
                 type='SeesawLoss',
                 p=0.8,

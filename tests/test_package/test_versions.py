@@ -1,6 +1,7 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """``import mmdet_causal`` refuses an OpenMMLab version outside the
-supported ranges, naming the range; the ranges are those pip sees."""
+supported ranges of both lines (upstream and the onedl fork), naming both,
+and a mix of the two lines; the ranges are those pip sees."""
 import os.path as osp
 import re
 import subprocess
@@ -8,46 +9,70 @@ import sys
 import unittest
 
 import mmdet_causal
+from mmdet_causal.stack import DISTRIBUTIONS
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 
+#: The versions each line was tested with (the README's stack table).
+TESTED = dict(
+    upstream=dict(mmcv='2.1.0', mmdet='3.3.0', mmengine='0.10.7'),
+    onedl=dict(mmcv='2.3.6', mmdet='3.5.1', mmengine='0.10.12'))
 
-def import_with(name: str, version: str) -> subprocess.CompletedProcess:
-    """Import mmdet_causal in a fresh interpreter where ``name`` claims to
-    be ``version``."""
-    code = (f'import {name}; {name}.__version__ = {version!r}; '
-            'import mmdet_causal')
-    return subprocess.run([sys.executable, '-c', code],
+
+def import_with(versions: dict) -> subprocess.CompletedProcess:
+    """Import mmdet_causal in a fresh interpreter where each module of
+    ``versions`` claims to be that version (whatever is installed); mmdet
+    first, so that its own check of mmcv sees the installed one."""
+    code = ''.join(f'import {name}; {name}.__version__ = {version!r}; '
+                   for name, version in sorted(
+                       versions.items(), key=lambda kv: kv[0] != 'mmdet'))
+    return subprocess.run([sys.executable, '-c', code + 'import mmdet_causal'],
                           capture_output=True,
                           text=True)
 
 
 class TestSupportedVersions(unittest.TestCase):
 
-    def test_unsupported_versions_fail_naming_the_range(self):
+    def test_unsupported_versions_fail_naming_both_lines(self):
         for name, bad in (('mmdet', '3.2.0'), ('mmdet', '3.4.0'),
-                          ('mmcv', '2.2.0'), ('mmcv', '1.7.1'),
+                          ('mmdet', '3.6.0'), ('mmcv', '2.2.0'),
+                          ('mmcv', '1.7.1'), ('mmcv', '2.4.0'),
                           ('mmengine', '0.9.1'), ('mmengine', '1.0.0')):
-            low, high = mmdet_causal.SUPPORTED_VERSIONS[name]
-            out = import_with(name, bad)
+            out = import_with({name: bad})
             self.assertNotEqual(out.returncode, 0, (name, bad))
             self.assertIn('ImportError', out.stderr)
-            self.assertIn(f'{name}=={bad} is installed', out.stderr)
-            self.assertIn(f'pip install "{name}>={low},<{high}"', out.stderr)
+            self.assertIn(f'{name}=={bad}, which is installed', out.stderr)
+            for line, limits in mmdet_causal.SUPPORTED_VERSIONS.items():
+                low, high = limits[name]
+                dist = DISTRIBUTIONS[line][name]
+                self.assertIn(f'pip install "{dist}>={low},<{high}" ({line})',
+                              out.stderr)
 
-    def test_the_installed_stack_imports(self):
-        for name in ('mmdet', 'mmcv', 'mmengine'):
-            module = __import__(name)
-            out = import_with(name, module.__version__)
-            self.assertEqual(out.returncode, 0, out.stderr)
+    def test_every_tested_stack_imports(self):
+        for stack in TESTED.values():
+            out = import_with(stack)
+            self.assertEqual(out.returncode, 0, (stack, out.stderr))
+
+    def test_a_mix_of_the_two_lines_is_refused(self):
+        upstream, onedl = TESTED['upstream'], TESTED['onedl']
+        for mixed in (dict(upstream, mmdet=onedl['mmdet']),
+                      dict(onedl, mmcv=upstream['mmcv'])):
+            out = import_with(mixed)
+            self.assertNotEqual(out.returncode, 0, mixed)
+            self.assertIn('mix the upstream OpenMMLab packages', out.stderr)
 
     def test_ranges_are_those_of_mminstall(self):
-        with open(osp.join(ROOT, 'requirements', 'mminstall.txt')) as f:
-            reqs = re.findall(r'^(\w+)>=([\w.]+),<([\w.]+)$', f.read(), re.M)
-        self.assertEqual({
-            name: (low, high)
-            for name, low, high in reqs
-        }, mmdet_causal.SUPPORTED_VERSIONS)
+        for line, fname in (('upstream', 'mminstall.txt'),
+                            ('onedl', 'mminstall-onedl.txt')):
+            with open(osp.join(ROOT, 'requirements', fname)) as f:
+                reqs = re.findall(r'^([\w-]+)>=([\w.]+),<([\w.]+)$', f.read(),
+                                  re.M)
+            dists = {d: m for m, d in DISTRIBUTIONS[line].items()}
+            self.assertEqual(
+                {
+                    dists[dist]: (low, high)
+                    for dist, low, high in reqs
+                }, mmdet_causal.SUPPORTED_VERSIONS[line])
 
 
 if __name__ == '__main__':

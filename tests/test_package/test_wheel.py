@@ -6,6 +6,7 @@ config that lives outside the repository and inherits one of ours through
 import glob
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -13,11 +14,12 @@ import sysconfig
 import tempfile
 import textwrap
 import unittest
+import zipfile
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 # what a source checkout holds besides the source
-NOT_SOURCE = ('.git', '.venv', 'data', 'work_dirs', 'build', 'dist', '.mim',
-              '*.egg-info', '__pycache__', '.pytest_cache')
+NOT_SOURCE = ('.git', '.venv*', '.whl', 'data', 'work_dirs', 'build', 'dist',
+              '.mim', '*.egg-info', '__pycache__', '.pytest_cache')
 
 USER_CONFIG = """\
 _base_ = 'mmdet_causal::tiny/htc-causal_r18_fpn_tiny-lvis.py'
@@ -51,6 +53,27 @@ print('detections', len(result), 'from', osp.dirname(mmdet_causal.__file__))
 
 class TestWheel(unittest.TestCase):
 
+    def assertStackIsAnExtra(self, wheel):
+        """Neither line's packages are plain requirements (pip would mix
+        the two, which install the same modules); each is an extra."""
+        with zipfile.ZipFile(wheel) as z:
+            (name, ) = [n for n in z.namelist() if n.endswith('/METADATA')]
+            requires = [
+                line.split(':', 1)[1].strip()
+                for line in z.read(name).decode().splitlines()
+                if line.startswith('Requires-Dist:')
+            ]
+        plain = [r for r in requires if 'extra ==' not in r]
+        self.assertFalse([r for r in plain if r.startswith(('mm', 'onedl'))],
+                         plain)
+        for extra, names in (('upstream', ('mmcv', 'mmdet', 'mmengine')),
+                             ('onedl', ('onedl-mmcv', 'onedl-mmdetection',
+                                        'onedl-mmengine'))):
+            got = sorted(
+                re.split('[<>=;]', r)[0] for r in requires
+                if f'extra == "{extra}"' in r)
+            self.assertEqual(got, sorted(names), extra)
+
     def test_wheel_from_sdist_runs_a_user_config(self):
         with tempfile.TemporaryDirectory() as tmp:
             src, dist = osp.join(tmp, 'src'), osp.join(tmp, 'dist')
@@ -73,6 +96,7 @@ class TestWheel(unittest.TestCase):
                                  text=True)
             self.assertEqual(out.returncode, 0, out.stderr[-3000:])
             (wheel, ) = glob.glob(osp.join(dist, 'mmdet_causal-*.whl'))
+            self.assertStackIsAnExtra(wheel)
 
             venv = osp.join(tmp, 'venv')
             subprocess.run(
