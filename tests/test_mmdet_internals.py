@@ -6,8 +6,10 @@ capture of ``fc_cls``'s input, the optimizer hook of
 mmdet_causal/models/utils/embed_sync.py, the sweep's block at the top of
 mmdet_causal/apis/debias_sweep.py, FastLVISMetric's lvis_api_for_mmdet, the
 config scope in mmdet_causal/stack.py, the figures' capture of the last box
-head's scores in mmdet_causal/visualization/detections.py),
-written against mmdet 3.3.0 / mmengine 0.10.7. If a new version changes one
+head's scores in mmdet_causal/visualization/detections.py, the sweep loop's
+shared ground truth, the dataset checks, the checkpoint loader, lvis_compat
+and Grad-CAM's layer), written against mmdet 3.3.0 / mmengine 0.10.7 and
+checked on both stacks (onedl-mmdetection 3.5.1 / onedl-mmengine 0.10.12). If a new version changes one
 of these signatures this test fails and names it, before a silently wrong
 result can."""
 import inspect
@@ -103,6 +105,54 @@ class TestMmdetInternals(unittest.TestCase):
         from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
         self.check(SingleRoIExtractor.map_roi_levels,
                    ('self', 'rois', 'num_levels'))
+
+    def test_sweep_and_loop_reaches(self):
+        """The rest of what the sweep, its loop and the metric rely on."""
+        from mmdet.evaluation.metrics import CocoMetric, LVISMetric
+        from mmdet.models.roi_heads.mask_heads import FusedSemanticHead
+        # the loop shares loaded ground truth between evaluators
+        self.assertIn('self._lvis_api = LVIS(',
+                      inspect.getsource(LVISMetric.__init__))
+        self.assertIn('self._coco_api = COCO(',
+                      inspect.getsource(CocoMetric.__init__))
+        # the sweep pastes picked class channels with class_agnostic on,
+        # and replicates the box rescaling that pasting does
+        self.assertIn('self.class_agnostic = class_agnostic',
+                      inspect.getsource(FCNMaskHead.__init__))
+        paste = inspect.getsource(FCNMaskHead._predict_by_feat_single)
+        self.assertIn("bboxes.new_tensor(img_meta['scale_factor']).repeat(",
+                      paste)
+        self.assertIn('bboxes /= scale_factor', paste)
+        # HTC's semantic feature is the second output of its semantic head
+        self.assertIn('return mask_preds, x',
+                      inspect.getsource(FusedSemanticHead.forward))
+        self.assertIn('_, semantic_feat = self.semantic_head(x)',
+                      inspect.getsource(HybridTaskCascadeRoIHead.predict))
+
+    def test_head_dataset_and_checkpoint_reaches(self):
+        import lvis.eval
+        import numpy as np
+        from mmdet.models.necks import FPN
+        from mmengine.dataset import BaseDataset
+        from mmengine.runner import CheckpointLoader
+
+        from mmdet_causal.datasets.dataset_checks import EMPTY_DATASET_MESSAGE
+        # the causal head drops the parent's fc_cls initialisation by value
+        self.assertIn("override=dict(name='fc_cls')",
+                      inspect.getsource(BBoxHead.__init__))
+        # mmengine's words for a dataset left empty are numpy's
+        self.assertIn('np.concatenate(',
+                      inspect.getsource(BaseDataset._serialize_data))
+        with self.assertRaisesRegex(ValueError, EMPTY_DATASET_MESSAGE):
+            np.concatenate([])
+        # trust_local_checkpoints registers a loader for local paths
+        self.check(CheckpointLoader.register_scheme,
+                   ('prefixes', 'loader', 'force'))
+        # lvis_compat swaps the numpy lvis.eval sees
+        self.assertTrue(hasattr(lvis.eval, 'np'))
+        # Grad-CAM's layer='auto' names an FPN output conv
+        self.assertIn('self.fpn_convs = nn.ModuleList()',
+                      inspect.getsource(FPN.__init__))
 
     def test_config_scope(self):
         from mmengine.config import utils
