@@ -9,9 +9,9 @@ config scope in mmdet_causal/stack.py, the figures' capture of the last box
 head's scores in mmdet_causal/visualization/detections.py, the sweep loop's
 shared ground truth, the dataset checks, the checkpoint loader, lvis_compat
 and Grad-CAM's layer), written against mmdet 3.3.0 / mmengine 0.10.7 and
-checked on both stacks (onedl-mmdetection 3.5.1 / onedl-mmengine 0.10.12). If a new version changes one
-of these signatures this test fails and names it, before a silently wrong
-result can."""
+checked on both stacks (onedl-mmdetection 3.5.1 / onedl-mmengine 0.10.12).
+If a new version changes one of these signatures this test fails and names
+it, before a silently wrong result can."""
 import inspect
 import unittest
 
