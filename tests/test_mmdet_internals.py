@@ -110,6 +110,7 @@ class TestMmdetInternals(unittest.TestCase):
         """The rest of what the sweep, its loop and the metric rely on."""
         from mmdet.evaluation.metrics import CocoMetric, LVISMetric
         from mmdet.models.roi_heads.mask_heads import FusedSemanticHead
+
         # the loop shares loaded ground truth between evaluators
         self.assertIn('self._lvis_api = LVIS(',
                       inspect.getsource(LVISMetric.__init__))
@@ -137,6 +138,7 @@ class TestMmdetInternals(unittest.TestCase):
         from mmengine.runner import CheckpointLoader
 
         from mmdet_causal.datasets.dataset_checks import EMPTY_DATASET_MESSAGE
+
         # the causal head drops the parent's fc_cls initialisation by value
         self.assertIn("override=dict(name='fc_cls')",
                       inspect.getsource(BBoxHead.__init__))
