@@ -3,6 +3,7 @@
 ``model.predict`` with the head's alpha set and/or NorCal applied
 (``norcal_calibration``), for every strength."""
 import copy
+import os
 import os.path as osp
 import unittest
 import unittest.mock
@@ -27,6 +28,9 @@ from mmdet_causal.utils import causal_bbox_heads
 
 CONFIGS = osp.join(osp.dirname(__file__), '..', '..', 'configs')
 ALPHAS = [0.0, 1.5, 3.0]
+#: the GPU check runs these on the GPU (MMDET_CAUSAL_TEST_DEVICE=cuda),
+#: where the mask head sees another batch of RoIs than on the CPU
+DEVICE = os.environ.get('MMDET_CAUSAL_TEST_DEVICE', 'cpu')
 
 
 def build(rel, small=False, **test_cfg):
@@ -56,7 +60,7 @@ def build(rel, small=False, **test_cfg):
                       BBoxHead) and not isinstance(head, CausalConvFCBBoxHead):
             torch.nn.init.normal_(head.fc_cls.weight, std=0.5)
     model.roi_head.test_cfg.update(test_cfg)
-    return model.eval()
+    return model.to(DEVICE).eval()
 
 
 def batch():

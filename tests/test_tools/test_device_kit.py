@@ -9,9 +9,11 @@ import os
 import os.path as osp
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import zipfile
 
@@ -22,9 +24,16 @@ sys.path.insert(0, DEVICE)
 import build_progress  # noqa: E402
 
 STEPS = [
-    'install', 'mmcv_cuda', 'imports', 'cuda_tests', 'numpy2_tests',
-    'bench_head', 'bench_train_step'
+    'install', 'mmcv', 'cuda_tests', 'mission_data', 'mission_train',
+    'mission_test', 'bench_head', 'bench_train_step', 'sweep_gpu',
+    'numpy2_tests'
 ]
+#: a python3 for the check's steps that never finishes (and cannot read a
+#: GPU's architecture): the deadline and the trap must still report
+SLOW_PYTHON = """#!/usr/bin/env bash
+case "$*" in *get_device_capability*) exit 1 ;; esac
+sleep 60
+"""
 # the image's OpenCV is the headless build: the same cv2 module
 PROVIDED_AS = {'opencv-python': 'opencv-python-headless'}
 
@@ -78,7 +87,8 @@ class TestCheckScript(unittest.TestCase):
     def fake_wheelhouse(self, tmp):
         whl = osp.join(tmp, 'whl')
         os.makedirs(whl)
-        for name in ('mmdet-3.3.0-py3-none-any.whl', 'mmcv-2.1.0.tar.gz'):
+        for name in ('onedl_mmdetection-3.5.1-py3-none-any.whl',
+                     'onedl_mmcv-2.3.6.tar.gz'):
             open(osp.join(whl, name), 'w').close()
         return whl
 
@@ -98,9 +108,71 @@ class TestCheckScript(unittest.TestCase):
             self.assertTrue(report['dry_run'])
             self.assertEqual([s['step'] for s in report['steps']], STEPS)
             # the commands it would run name the right things
-            self.assertIn('build_mmcv.sh cuda', proc.stdout)
             self.assertIn('--device cuda --synthetic 800x1333', proc.stdout)
             self.assertIn('tests/test_cuda', proc.stdout)
+            self.assertIn('dist_train.sh configs/htc_causal_lvis.py 1',
+                          proc.stdout)
+            self.assertIn('-n auto', proc.stdout)
+            self.assertNotIn(' -x ', proc.stdout)
+            self.assertEqual(
+                sorted(os.listdir(out)), ['gpu_check.json', 'logs.tar.gz'])
+
+    def run_slow(self, tmp, deadline, stop_after=None):
+        """check.sh with a python3 that hangs; ``stop_after``: SIGTERM
+        after that many seconds, as the device tool stops a command."""
+        fake = osp.join(tmp, 'python3')
+        with open(fake, 'w') as f:
+            f.write(SLOW_PYTHON)
+        os.chmod(fake, 0o755)
+        out = osp.join(tmp, 'out')
+        env = dict(
+            os.environ,
+            WHL=self.fake_wheelhouse(tmp),
+            PYTHON=fake,
+            REPORT_PYTHON=sys.executable,
+            DEADLINE=str(deadline),
+            RESERVE='2',
+            WORK=osp.join(tmp, 'work'))
+        start = time.time()
+        proc = subprocess.Popen(
+            ['bash', osp.join(DEVICE, 'check.sh'), out],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True)
+        if stop_after is not None:
+            time.sleep(stop_after)
+            proc.send_signal(signal.SIGTERM)
+        stdout, _ = proc.communicate(timeout=120)
+        with open(osp.join(out, 'gpu_check.json')) as f:
+            report = json.load(f)
+        self.assertTrue(osp.isfile(osp.join(out, 'logs.tar.gz')), stdout)
+        self.assertLessEqual(len(os.listdir(out)), 8)
+        return proc.returncode, report, time.time() - start, stdout
+
+    def test_the_deadline_holds_and_every_step_is_reported(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            rc, report, wall, stdout = self.run_slow(tmp, deadline=12)
+        status = {s['step']: s['status'] for s in report['steps']}
+        self.assertEqual(status['install'], 'timeout', stdout)
+        self.assertEqual(status['mmcv'], 'skipped: deadline')
+        self.assertEqual(status['cuda_tests'], 'skipped: deadline')
+        self.assertEqual(status['mission_data'], 'skipped: no mmcv ops')
+        self.assertEqual(status['numpy2_tests'], 'skipped: deadline')
+        self.assertEqual(report['cuda_arch'], '9.0')  # unreadable: the H200's
+        self.assertEqual(report['mmcv_ops'], 'none')
+        self.assertLess(wall, 12 + 25)  # the deadline, timeout -k, report
+
+    def test_a_stop_from_outside_still_reports(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            rc, report, wall, stdout = self.run_slow(
+                tmp, deadline=300, stop_after=4)
+        self.assertEqual(rc, 143, stdout)
+        steps = {s['step']: s['status'] for s in report['steps']}
+        self.assertEqual(steps.get('stopped'), 'killed', stdout)
+        self.assertLess(wall, 30)  # not the 60 s the step would have hung
 
     def test_refuses_without_a_wheelhouse(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -141,7 +213,7 @@ class TestWheelhouse(unittest.TestCase):
             for n in listed(osp.join(DEVICE, 'device_packages.txt'))
         }
         # nothing carried that the machine has (two versions stop pip),
-        # except setuptools, pinned below 70 for mmcv's setup.py
+        # except setuptools, >= 80 for onedl-mmcv's source build
         self.assertEqual(set(names) & device, {'setuptools'})
 
     def wheels(self):

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Build mmcv 2.1.0 from the carried source into $SITE, with its ops:
+# The fallback when the prebuilt wheel does not load on the GPU machine:
+# build onedl-mmcv from its carried source ($MMCV_SRC) into $SITE:
 #   bash tools/device/build_mmcv.sh cuda   # CUDA ops for $ARCH only
 #   bash tools/device/build_mmcv.sh cpu    # CPU ops (the GPU hidden)
-# One progress line per compiled unit; the full log in $OUT.
+# One progress line per compiled unit on stdout (the check keeps it).
 set -uo pipefail
 mode=${1:?cuda or cpu}
-: "${PY:=python3}" "${WHL:=.whl}" "${SITE:?}" "${OUT:?}" "${ARCH:=}"
+: "${PY:=python3}" "${SITE:?}" "${MMCV_SRC:?}" "${ARCH:=9.0}"
 env_args=(MMCV_WITH_OPS=1 MAX_JOBS="$(nproc)")
 if [ "$mode" = cuda ]; then
   env_args+=(FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$ARCH")
@@ -13,7 +14,6 @@ else
   env_args+=(FORCE_CUDA=0 CUDA_VISIBLE_DEVICES=)
 fi
 env "${env_args[@]}" "$PY" -m pip install -v --no-index --no-deps \
-  --no-build-isolation --no-cache-dir --target "$SITE" \
-  "$WHL/mmcv-2.1.0.tar.gz" 2>&1 | tee "$OUT/mmcv_build_$mode.log" \
+  --no-build-isolation --no-cache-dir --upgrade --target "$SITE" "$MMCV_SRC" 2>&1 \
   | "$PY" tools/device/build_progress.py
 exit "${PIPESTATUS[0]}"
