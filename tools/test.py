@@ -36,7 +36,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.datasets.dataset_checks import (empty_dataset_error,
+from mmdet_causal.datasets.dataset_checks import (explaining_empty_dataset,
                                                   innermost_dataset_cfg)
 from mmdet_causal.utils import (TDEProbe, add_custom_hooks, causal_bbox_heads,
                                 check_launcher_env, configure_tde,
@@ -310,14 +310,8 @@ def main():
     sweeping = (cfg.get('test_cfg') or {}).get('type') == 'DebiasSweepTestLoop'
     heads = [] if sweeping else causal_bbox_heads(runner.model)
     with TDEProbe(heads) as probe:
-        try:
+        with explaining_empty_dataset(cfg.test_dataloader.dataset, 'test'):
             metrics = runner.test()
-        except ValueError as e:
-            explained = empty_dataset_error(e, cfg.test_dataloader.dataset,
-                                            'test')
-            if explained is None:
-                raise
-            raise explained from e
     # a sweep loop has the statistics of its test pass in its report
     cos_stats = getattr(runner.test_loop, 'cos_stats', None)
     if cos_stats is None:

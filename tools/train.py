@@ -11,7 +11,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdet_causal  # noqa: F401  (registers the causal modules)
-from mmdet_causal.datasets.dataset_checks import empty_dataset_error
+from mmdet_causal.datasets.dataset_checks import explaining_empty_dataset
 from mmdet_causal.utils import (add_custom_hooks, check_launcher_env,
                                 trust_local_checkpoints)
 
@@ -109,14 +109,8 @@ def main():
         runner = Runner.from_cfg(cfg)
     else:
         runner = RUNNERS.build(cfg)
-    try:
+    with explaining_empty_dataset(cfg.train_dataloader.dataset, 'train'):
         runner.train()
-    except ValueError as e:
-        explained = empty_dataset_error(e, cfg.train_dataloader.dataset,
-                                        'train')
-        if explained is None:
-            raise
-        raise explained from e
 
 
 if __name__ == '__main__':

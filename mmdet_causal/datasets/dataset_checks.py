@@ -10,6 +10,7 @@ Both are found here from what the dataset keeps after loading
 (``cat_img_map``: one image id per annotation, by category id), without
 reading the file again.
 """
+import contextlib
 import logging
 from typing import Dict, Optional
 
@@ -48,6 +49,19 @@ def empty_dataset_error(error: Exception, dataset_cfg: dict,
         'images, or (training drops images without annotations) no '
         'annotation of its categories. Check that ann_file names the '
         f'annotated {split} file under data_root.')
+
+
+@contextlib.contextmanager
+def explaining_empty_dataset(dataset_cfg: dict, split: str):
+    """Raise :func:`empty_dataset_error`'s error instead of mmengine's for
+    the ``split`` dataset left without images, inside the block."""
+    try:
+        yield
+    except ValueError as e:
+        explained = empty_dataset_error(e, dataset_cfg, split)
+        if explained is None:
+            raise
+        raise explained from e
 
 
 def check_annotations(dataset, split: str, format_only: bool = False) -> None:
