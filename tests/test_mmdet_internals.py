@@ -124,6 +124,12 @@ class TestMmdetInternals(unittest.TestCase):
         self.assertIn("bboxes.new_tensor(img_meta['scale_factor']).repeat(",
                       paste)
         self.assertIn('bboxes /= scale_factor', paste)
+        # one sample per image as add_pred_to_datasample leaves it (its box
+        # type conversion has nothing to do on predict_by_feat's tensors)
+        from mmdet.models.detectors import BaseDetector
+        add = inspect.getsource(BaseDetector.add_pred_to_datasample)
+        self.assertIn('data_sample.pred_instances = pred_instances', add)
+        self.assertIn('samplelist_boxtype2tensor(data_samples)', add)
         # HTC's semantic feature is the second output of its semantic head
         self.assertIn('return mask_preds, x',
                       inspect.getsource(FusedSemanticHead.forward))

@@ -73,6 +73,7 @@ def environment(data_root: str) -> dict:
     import torch
 
     from mmdet_causal.testing.tiny_lvis import GENERATOR_VERSION
+    from mmdet_causal.utils.machine import cpu_name
     digest = hashlib.sha256()
     files = sorted(
         glob.glob(osp.join(ROOT, data_root, 'annotations', '*.json')) +
@@ -87,13 +88,6 @@ def environment(data_root: str) -> dict:
                                 text=True).stdout.strip() or None
     except OSError:
         commit = None
-    cpu = platform.processor() or None
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next((line.split(':', 1)[1].strip()
-                        for line in f if line.startswith('model name')), cpu)
-    except OSError:
-        pass
     return dict(
         data_sha256=digest.hexdigest(),
         data_files=len(files),
@@ -107,7 +101,7 @@ def environment(data_root: str) -> dict:
         pillow=PIL.__version__,
         python=platform.python_version(),
         machine=platform.machine(),
-        cpu=cpu,
+        cpu=cpu_name(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
         commit=commit)
 

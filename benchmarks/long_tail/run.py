@@ -190,65 +190,19 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
     test's output, curve points, with the seconds each took in
     ``times.json``) is reused when the study restarts with the same
     ``inputs``; a work dir made with other inputs is cleared first."""
-    stamp = osp.join(work_dir, 'inputs.json')
-    if inputs is not None and osp.isfile(stamp):
-        with open(stamp) as f:
-            old = json.load(f)
-        if old != inputs:
-            log(f'{model} seed {seed}: {work_dir} holds another run; '
-                'cleared')
-            shutil.rmtree(work_dir)
-    os.makedirs(work_dir, exist_ok=True)
-    if inputs is not None:
-        with open(stamp, 'w') as f:
-            json.dump(inputs, f)
-    times = Times(osp.join(work_dir, 'times.json'))
+    run_dir = RunDir(model, seed, work_dir, inputs)
     # not in work_dir itself: mmengine's runners dump the config they run
     # there (training with resume=True, a test with its loop and load_from)
-    config = osp.join(work_dir, 'study', 'config.py')
-    os.makedirs(osp.dirname(config), exist_ok=True)
-    cfg.dump(config)
-    log_file = osp.join(work_dir, 'study.log')
-    python = sys.executable
+    cfg.dump(run_dir.config)
     final = osp.join(work_dir, f'iter_{args.iters}.pth')
     if not osp.isfile(final):
-        log(f'{model} seed {seed}: training {args.iters} iterations')
-        with times('train'):
-            run([
-                python, 'tools/train.py', config, '--work-dir', work_dir,
-                '--resume'
-            ], log_file)
-    elif times.get('train') is None:
-        times.set('train', logged_train_seconds(work_dir, args.iters))
-
-    sweep = MODELS[model].sweep
-    if sweep:
-        sweep_dir = osp.join(work_dir, 'sweep')
-        out = osp.join(sweep_dir, 'sweep.json')
-        if not osp.isfile(out):
-            log(f'{model} seed {seed}: testing (sweep)')
-            with times('test'):
-                run([
-                    python, 'tools/test.py', config, final, '--work-dir',
-                    osp.join(work_dir, 'test'), '--select-on', data.heldout,
-                    '--select-metric', SELECT_METRIC, '--sweep-out', sweep_dir
-                ] + test_args(model, args), log_file)
-        with open(out) as f:
-            report = json.load(f)
-        if 'test' not in times:  # its process stopped before keeping the time
-            times.set('test', report['total_s'])
-        record = study.record_from_sweep(report)
-    else:
-        out = osp.join(work_dir, 'metrics.json')
-        if not osp.isfile(out):
-            log(f'{model} seed {seed}: testing')
-            with times('test'):
-                run([
-                    python, 'tools/test.py', config, final, '--work-dir',
-                    osp.join(work_dir, 'test'), '--metrics-out', out
-                ], log_file)
-        with open(out) as f:
-            record = study.record_from_plain(json.load(f)['metrics'])
+        run_dir.tool('train', f'training {args.iters} iterations', [
+            'tools/train.py', run_dir.config, '--work-dir', work_dir,
+            '--resume'
+        ])
+    elif run_dir.times.get('train') is None:
+        run_dir.times.set('train', logged_train_seconds(work_dir, args.iters))
+    record = test_run(run_dir, model, final, data, args)
     record['val'] = {
         k: study.strip_metrics(v)
         for k, v in record['val'].items()
@@ -260,29 +214,94 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
         }
     curve = []
     if is_curve_run(model, seed, args):
-        for it in curve_iters(args):
-            out = osp.join(work_dir, f'metrics_iter_{it}.json')
-            if not osp.isfile(out):
-                log(f'{model} seed {seed}: curve point at {it} iterations')
-                with times(f'curve_{it}'):
-                    run([
-                        python, 'tools/test.py', config,
-                        osp.join(work_dir, f'iter_{it}.pth'), '--work-dir',
-                        osp.join(work_dir, f'test_iter_{it}'), '--metrics-out',
-                        out
-                    ] + strength_args(CURVE_STRENGTH[model]), log_file)
-            with open(out) as f:
-                metrics = json.load(f)['metrics']
-            curve.append(
-                dict(
-                    iter=it,
-                    metrics=study.strip_metrics(metrics,
-                                                keep_per_class=False)))
+        curve = [curve_point(run_dir, model, it) for it in curve_iters(args)]
+    times = run_dir.times
     record.update(
         curve=curve,
         train_s=times.get('train'),
         test_s=sum(v for k, v in times.items() if k != 'train'))
     return record
+
+
+class RunDir:
+    """A run's work dir: cleared when it holds a run of other ``inputs``,
+    its config, its log, the seconds of its steps, and its tools."""
+
+    def __init__(self, model, seed, work_dir, inputs=None):
+        self.name, self.work_dir = f'{model} seed {seed}', work_dir
+        stamp = osp.join(work_dir, 'inputs.json')
+        if inputs is not None and osp.isfile(stamp):
+            with open(stamp) as f:
+                old = json.load(f)
+            if old != inputs:
+                log(f'{self.name}: {work_dir} holds another run; cleared')
+                shutil.rmtree(work_dir)
+        os.makedirs(work_dir, exist_ok=True)
+        if inputs is not None:
+            with open(stamp, 'w') as f:
+                json.dump(inputs, f)
+        self.times = Times(osp.join(work_dir, 'times.json'))
+        self.config = osp.join(work_dir, 'study', 'config.py')
+        os.makedirs(osp.dirname(self.config), exist_ok=True)
+        self.log_file = osp.join(work_dir, 'study.log')
+
+    def tool(self, step: str, what: str, cmd: list) -> None:
+        """Run a tool of the project as one timed step."""
+        log(f'{self.name}: {what}')
+        with self.times(step):
+            run([sys.executable] + cmd, self.log_file)
+
+    def test(self, checkpoint: str, out_name: str, extra: list) -> list:
+        """The tools/test.py command of ``checkpoint``, its outputs in
+        ``out_name`` under the work dir."""
+        return [
+            'tools/test.py', self.config, checkpoint, '--work-dir',
+            osp.join(self.work_dir, out_name)
+        ] + extra
+
+
+def test_run(run_dir: RunDir, model: str, final: str, data, args) -> dict:
+    """The record of the trained model's test: its sweep (picked on the
+    held-out split) or its plain test."""
+    work_dir = run_dir.work_dir
+    if MODELS[model].sweep:
+        sweep_dir = osp.join(work_dir, 'sweep')
+        out = osp.join(sweep_dir, 'sweep.json')
+        if not osp.isfile(out):
+            run_dir.tool(
+                'test', 'testing (sweep)',
+                run_dir.test(final, 'test', [
+                    '--select-on', data.heldout, '--select-metric',
+                    SELECT_METRIC, '--sweep-out', sweep_dir
+                ] + test_args(model, args)))
+        with open(out) as f:
+            report = json.load(f)
+        if 'test' not in run_dir.times:  # stopped before keeping the time
+            run_dir.times.set('test', report['total_s'])
+        return study.record_from_sweep(report)
+    out = osp.join(work_dir, 'metrics.json')
+    if not osp.isfile(out):
+        run_dir.tool('test', 'testing',
+                     run_dir.test(final, 'test', ['--metrics-out', out]))
+    with open(out) as f:
+        return study.record_from_plain(json.load(f)['metrics'])
+
+
+def curve_point(run_dir: RunDir, model: str, it: int) -> dict:
+    """The metrics of the checkpoint at ``it`` iterations, at the model's
+    curve strength."""
+    out = osp.join(run_dir.work_dir, f'metrics_iter_{it}.json')
+    if not osp.isfile(out):
+        checkpoint = osp.join(run_dir.work_dir, f'iter_{it}.pth')
+        run_dir.tool(
+            f'curve_{it}', f'curve point at {it} iterations',
+            run_dir.test(checkpoint, f'test_iter_{it}',
+                         ['--metrics-out', out] +
+                         strength_args(CURVE_STRENGTH[model])))
+    with open(out) as f:
+        metrics = json.load(f)['metrics']
+    return dict(
+        iter=it, metrics=study.strip_metrics(metrics, keep_per_class=False))
 
 
 class Times:
@@ -349,16 +368,10 @@ def prune_checkpoints(work_dir, keep):
 
 def machine():
     import torch
-    cpu = platform.processor()
-    try:
-        with open('/proc/cpuinfo') as f:
-            cpu = next(
-                line.split(':', 1)[1].strip() for line in f
-                if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
+
+    from mmdet_causal.utils.machine import cpu_name
     return dict(
-        cpu=cpu,
+        cpu=cpu_name(),
         cores=os.cpu_count(),
         torch=torch.__version__,
         threads=torch.get_num_threads(),

@@ -107,6 +107,64 @@ MASK_PREDICT_BY_FEAT_ARGS = ('mask_preds', 'results_list', 'batch_img_metas',
                              'rcnn_test_cfg', 'rescale', 'activate_map')
 
 
+@contextlib.contextmanager
+def _capture_mask_preds(mask_head):
+    """Run the RoI head's own ``predict_mask`` up to the pasting, and keep
+    what it would paste: its call of the mask head's ``predict_by_feat``
+    (FCNMaskHead, HTCMaskHead) is answered here."""
+    captured = {}
+
+    def capture(mask_preds,
+                results_list,
+                batch_img_metas,
+                rcnn_test_cfg,
+                rescale=False,
+                activate_map=False):
+        captured.update(mask_preds=mask_preds, activate_map=activate_map)
+        return results_list
+
+    mask_head.predict_by_feat = capture
+    try:
+        yield captured
+    finally:
+        del mask_head.predict_by_feat  # back to the class's method
+
+
+@contextlib.contextmanager
+def _channels_picked(mask_head):
+    """Paste (R, 1) maps whose class channel is already picked: the head's
+    class-agnostic path, which pastes them as they are."""
+    agnostic = mask_head.class_agnostic
+    mask_head.class_agnostic = True
+    try:
+        yield
+    finally:
+        mask_head.class_agnostic = agnostic
+
+
+def _rescale_boxes(results_list, batch_img_metas):
+    """What mask pasting does to the boxes when rescaling, without the
+    masks."""
+    for res, meta in zip(results_list, batch_img_metas):
+        scale = res.bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
+        res.bboxes = res.bboxes / scale
+    return results_list
+
+
+def _to_samples(data_samples, results_list):
+    """One sample per image, as ``add_pred_to_datasample`` leaves it: the
+    input's fields (ground truth included, shared, not copied) and these
+    ``pred_instances``."""
+    samples = []
+    for ds, res in zip(data_samples, results_list):
+        sample = DetDataSample(metainfo=ds.metainfo)
+        for key in ds.keys():
+            setattr(sample, key, getattr(ds, key))
+        sample.pred_instances = res
+        samples.append(sample)
+    return samples
+
+
 class Strength(NamedTuple):
     """One test-time setting of a sweep.
 
@@ -299,7 +357,7 @@ class DebiasSweeper:
         if rois.shape[0] == 0:  # nothing to score: the same for any setting
             results = roi_head.predict(x, rpn_results, data_samples, rescale)
             return {
-                s: self._to_samples(data_samples, results)
+                s: _to_samples(data_samples, results)
                 for s in self.settings
             }
 
@@ -326,47 +384,13 @@ class DebiasSweeper:
             self._add_masks(x, batch_img_metas, per_setting, kwargs, rescale)
         elif roi_head.with_mask:  # boxes were kept unscaled for the masks
             per_setting = {
-                s: self._rescale_boxes(res, batch_img_metas)
+                s: _rescale_boxes(res, batch_img_metas)
                 for s, res in per_setting.items()
             }
         return {
-            s: self._to_samples(data_samples, res)
+            s: _to_samples(data_samples, res)
             for s, res in per_setting.items()
         }
-
-    @contextlib.contextmanager
-    def _capture_mask_preds(self):
-        """Run the RoI head's own ``predict_mask`` up to the pasting, and
-        keep what it would paste."""
-        mask_head = self._mask_head()
-        captured = {}
-
-        def capture(mask_preds,
-                    results_list,
-                    batch_img_metas,
-                    rcnn_test_cfg,
-                    rescale=False,
-                    activate_map=False):
-            captured.update(mask_preds=mask_preds, activate_map=activate_map)
-            return results_list
-
-        mask_head.predict_by_feat = capture
-        try:
-            yield captured
-        finally:
-            del mask_head.predict_by_feat  # back to the class's method
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _channels_picked(mask_head):
-        """Paste (R, 1) maps whose class channel is already picked: the
-        head's class-agnostic path, which pastes them as they are."""
-        agnostic = mask_head.class_agnostic
-        mask_head.class_agnostic = True
-        try:
-            yield
-        finally:
-            mask_head.class_agnostic = agnostic
 
     def _mask_head(self):
         roi_head = self.model.roi_head
@@ -387,60 +411,11 @@ class DebiasSweeper:
         no (rows, num_classes) maps are held), and each strength takes its
         rows.
         """
-        roi_head = self.model.roi_head
-        mask_head = self._mask_head()
-        boxes, rows, box_of_rows = [], [], []
-        index = {a: [] for a in per_setting}
-        for i in range(len(batch_img_metas)):
-            results = [per_setting[a][i] for a in self.settings]
-            # one row per detection: (label, box); equal rows share a mask
-            cat_rows = torch.cat([
-                torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
-                for r in results
-            ])
-            uniq, inverse = torch.unique(cat_rows, dim=0, return_inverse=True)
-            for setting, idx in zip(self.settings,
-                                    inverse.split([len(r) for r in results])):
-                index[setting].append(idx)
-            uniq_boxes, box_of_row = torch.unique(
-                uniq[:, 1:], dim=0, return_inverse=True)
-            box = InstanceData()
-            box.bboxes = uniq_boxes
-            box.labels = uniq_boxes.new_zeros((len(uniq_boxes), ),
-                                              dtype=torch.long)
-            box.scores = uniq_boxes.new_ones((len(uniq_boxes), ))
-            boxes.append(box)
-            row = InstanceData()
-            row.bboxes = uniq[:, 1:]
-            row.labels = uniq[:, 0].long()
-            row.scores = uniq.new_ones((len(uniq), ))
-            rows.append(row)
-            box_of_rows.append(box_of_row)
-
+        roi_head, mask_head = self.model.roi_head, self._mask_head()
+        boxes, rows, box_of_rows, index = self._distinct_rows(per_setting)
         if sum(len(b) for b in boxes):
-            with self._capture_mask_preds() as captured:
-                _predict_mask(roi_head, x, batch_img_metas, boxes, rescale,
-                              kwargs.get('semantic_feat'))
-            mask_preds = []
-            for preds, row, box_of_row in zip(captured['mask_preds'], rows,
-                                              box_of_rows):
-                box_index = box_of_row.to(preds.device)
-                if mask_head.class_agnostic:
-                    mask_preds.append(preds[box_index])
-                else:
-                    # the channel the head would pick, picked here: (R, 1)
-                    # maps rather than (R, num_classes) (1203 on LVIS)
-                    labels = row.labels.to(preds.device)
-                    mask_preds.append(preds[box_index, labels][:, None])
-            with self._channels_picked(mask_head):
-                rows = mask_head.predict_by_feat(
-                    mask_preds=mask_preds,
-                    results_list=rows,
-                    batch_img_metas=batch_img_metas,
-                    rcnn_test_cfg=roi_head.test_cfg,
-                    rescale=rescale,
-                    activate_map=captured['activate_map'])
-
+            rows = self._paste_rows(x, batch_img_metas, boxes, rows,
+                                    box_of_rows, kwargs, rescale)
         for setting, results in per_setting.items():
             for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
                 if len(res) == 0:
@@ -454,28 +429,71 @@ class DebiasSweeper:
                         rescale=rescale)[0]
                     continue
                 if rescale:  # as pasting does to the boxes
-                    self._rescale_boxes([res], [meta])
+                    _rescale_boxes([res], [meta])
                 res.masks = rows[i].masks[index[setting][i].to(
                     rows[i].masks.device)]
 
-    @staticmethod
-    def _rescale_boxes(results_list, batch_img_metas):
-        """What mask pasting does to the boxes when rescaling, without the
-        masks."""
-        for res, meta in zip(results_list, batch_img_metas):
-            scale = res.bboxes.new_tensor(meta['scale_factor']).repeat((1, 2))
-            res.bboxes = res.bboxes / scale
-        return results_list
+    def _distinct_rows(self, per_setting):
+        """Per image: the distinct boxes of all strengths' detections, the
+        distinct (label, box) rows, each row's box, and each strength's
+        detections as rows."""
+        boxes, rows, box_of_rows = [], [], []
+        index = {a: [] for a in per_setting}
+        for i in range(len(per_setting[self.settings[0]])):
+            results = [per_setting[a][i] for a in self.settings]
+            # one row per detection: (label, box); equal rows share a mask
+            cat_rows = torch.cat([
+                torch.cat([r.labels[:, None].to(r.bboxes.dtype), r.bboxes], 1)
+                for r in results
+            ])
+            uniq, inverse = torch.unique(cat_rows, dim=0, return_inverse=True)
+            for setting, idx in zip(self.settings,
+                                    inverse.split([len(r) for r in results])):
+                index[setting].append(idx)
+            uniq_boxes, box_of_row = torch.unique(
+                uniq[:, 1:], dim=0, return_inverse=True)
+            boxes.append(
+                _instances(
+                    uniq_boxes,
+                    uniq_boxes.new_zeros((len(uniq_boxes), ),
+                                         dtype=torch.long)))
+            rows.append(_instances(uniq[:, 1:], uniq[:, 0].long()))
+            box_of_rows.append(box_of_row)
+        return boxes, rows, box_of_rows, index
 
-    def _to_samples(self, data_samples, results_list):
-        """One sample per image and strength, as ``add_pred_to_datasample``
-        leaves it: the input's fields (ground truth included, shared, not
-        copied) and this strength's ``pred_instances``."""
-        samples = []
-        for ds, res in zip(data_samples, results_list):
-            sample = DetDataSample(metainfo=ds.metainfo)
-            for key in ds.keys():
-                setattr(sample, key, getattr(ds, key))
-            sample.pred_instances = res
-            samples.append(sample)
-        return samples
+    def _paste_rows(self, x, batch_img_metas, boxes, rows, box_of_rows, kwargs,
+                    rescale):
+        """The mask head once on the distinct boxes, and each distinct row
+        pasted once from its class channel."""
+        roi_head, mask_head = self.model.roi_head, self._mask_head()
+        with _capture_mask_preds(mask_head) as captured:
+            _predict_mask(roi_head, x, batch_img_metas, boxes, rescale,
+                          kwargs.get('semantic_feat'))
+        mask_preds = []
+        for preds, row, box_of_row in zip(captured['mask_preds'], rows,
+                                          box_of_rows):
+            box_index = box_of_row.to(preds.device)
+            if mask_head.class_agnostic:
+                mask_preds.append(preds[box_index])
+            else:
+                # the channel the head would pick, picked here: (R, 1)
+                # maps rather than (R, num_classes) (1203 on LVIS)
+                labels = row.labels.to(preds.device)
+                mask_preds.append(preds[box_index, labels][:, None])
+        with _channels_picked(mask_head):
+            return mask_head.predict_by_feat(
+                mask_preds=mask_preds,
+                results_list=rows,
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=roi_head.test_cfg,
+                rescale=rescale,
+                activate_map=captured['activate_map'])
+
+
+def _instances(bboxes, labels) -> InstanceData:
+    """Boxes to send through the mask head or to paste (scores of 1)."""
+    res = InstanceData()
+    res.bboxes = bboxes
+    res.labels = labels
+    res.scores = bboxes.new_ones((len(bboxes), ))
+    return res

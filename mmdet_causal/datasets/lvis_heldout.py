@@ -3,7 +3,38 @@
 strengths (TDE's alpha, NorCal's gamma) without looking at LVIS val.
 
 The recipe: carve a held-out split from train, train on the rest, select
-on the held-out split, report val. See :func:`carve_heldout_split`.
+on the held-out split, report val (:func:`carve_heldout_split`).
+
+Images are split, never the annotations of one image. The images, sorted
+by id, are walked in the order of ``np.random.RandomState(seed).
+permutation``; an image goes to the held-out split while the held-out split
+has fewer than ``round(fraction * num_images)`` images and, for every
+category annotated in the image,
+
+* the category's held-out images stay at most ``round(fraction *
+  image_count)`` (``image_count`` counted from the annotations), so each
+  category loses about ``fraction`` of its images and the tail is not left
+  to chance, and
+* the category keeps at least ``min_train_images`` images for training (a
+  category with fewer lends none).
+
+Images without annotations go to the held-out split freely (within the size
+target). ``round`` is Python's (halves to even): at ``fraction=0.05`` a
+category needs 11 images to lend one, so no LVIS rare category (1-10 train
+images) is in the held-out split and APr on it is undefined; at
+``fraction=0.1`` each rare category with 6-10 images may lend one.
+
+The constraints can stop the walk short of the target, so the held-out split
+can come out a bit smaller than ``round(fraction * num_images)``; the target
+and the sizes reached are recorded in both outputs' ``info['heldout_split']``.
+
+Both outputs keep every category and its ``frequency`` unchanged (the
+official LVIS groups, so APr/APc/APf on the held-out split mean the official
+groups), with ``image_count`` and ``instance_count`` counted from their own
+annotations (the rest's counts describe the data a model trains on; NorCal
+reads them). Per-image fields such as ``neg_category_ids`` are kept. Image
+and annotation records are shared with ``lvis``, not copied (LVIS train has
+1.27M annotations); categories and ``info`` are copies.
 """
 import copy
 from collections import Counter, defaultdict
@@ -69,42 +100,8 @@ def carve_heldout_split(lvis: dict,
                         seed: int = 0,
                         min_train_images: int = 1,
                         source: Optional[str] = None) -> Tuple[dict, dict]:
-    """Split LVIS train images into a training rest and a held-out split.
-
-    Images are split, never the annotations of one image. The images,
-    sorted by id, are walked in the order of
-    ``np.random.RandomState(seed).permutation``; an image goes to the
-    held-out split while the held-out split has fewer than
-    ``round(fraction * num_images)`` images and, for every category
-    annotated in the image,
-
-    * the category's held-out images stay at most
-      ``round(fraction * image_count)`` (``image_count`` counted from the
-      annotations), so each category loses about ``fraction`` of its images
-      and the tail is not left to chance, and
-    * the category keeps at least ``min_train_images`` images for training
-      (a category with fewer lends none).
-
-    Images without annotations go to the held-out split freely (within the
-    size target). ``round`` is Python's (halves to even): at
-    ``fraction=0.05`` a category needs 11 images to lend one, so no LVIS
-    rare category (1-10 train images) is in the held-out split and APr on
-    it is undefined; at ``fraction=0.1`` each rare category with 6-10
-    images may lend one.
-
-    The constraints can stop the walk short of the target, so the held-out
-    split can come out a bit smaller than ``round(fraction * num_images)``;
-    the target and the sizes reached are recorded in both outputs'
-    ``info['heldout_split']``.
-
-    Both outputs keep every category and its ``frequency`` unchanged (the
-    official LVIS groups, so APr/APc/APf on the held-out split mean the
-    official groups), with ``image_count`` and ``instance_count`` counted
-    from their own annotations (the rest's counts describe the data a model
-    trains on; NorCal reads them). Per-image fields such as
-    ``neg_category_ids`` are kept. Image and annotation records are shared
-    with ``lvis``, not copied (LVIS train has 1.27M annotations); categories
-    and ``info`` are copies.
+    """Split LVIS train images into a training rest and a held-out split,
+    as the module's docstring describes.
 
     Args:
         lvis (dict): A loaded LVIS-format annotation dict (``images``,
@@ -129,6 +126,38 @@ def carve_heldout_split(lvis: dict,
     """
     _check_input(lvis, fraction, min_train_images)
     images = sorted(lvis['images'], key=lambda img: img['id'])
+    image_cats = _image_categories(lvis, images)
+    target = round(fraction * len(images))
+    heldout_ids = _walk(images, image_cats, fraction, target, seed,
+                        min_train_images)
+    note = dict(
+        source=source,
+        fraction=fraction,
+        seed=seed,
+        min_train_images=int(min_train_images),
+        target_heldout_images=target,
+        heldout_images=len(heldout_ids),
+        train_rest_images=len(images) - len(heldout_ids))
+    info = lvis.get('info') or {}
+    splits = []
+    for name, keep in (('train_rest', lambda i: i not in heldout_ids),
+                       ('heldout', lambda i: i in heldout_ids)):
+        anns = [a for a in lvis['annotations'] if keep(a['image_id'])]
+        split = dict(lvis)  # any other top-level key is carried over as is
+        split.update(
+            info=dict(
+                copy.deepcopy(info), heldout_split=dict(note, split=name)),
+            licenses=lvis.get('licenses', []),
+            images=[img for img in lvis['images'] if keep(img['id'])],
+            annotations=anns,
+            categories=_recount(lvis['categories'], anns))
+        splits.append(split)
+    return splits[0], splits[1]
+
+
+def _image_categories(lvis: dict, images: list) -> Dict[int, set]:
+    """The categories annotated in each image, the file checked to be
+    consistent on the way."""
     image_ids = {img['id'] for img in images}
     if len(image_ids) != len(images):
         raise ValueError('image ids are not unique: not an LVIS annotation '
@@ -147,10 +176,15 @@ def carve_heldout_split(lvis: dict,
                 f'{ann["category_id"]}, which is not in "categories"; the '
                 'annotation file is inconsistent')
         image_cats[ann['image_id']].add(ann['category_id'])
+    return image_cats
+
+
+def _walk(images: list, image_cats: Dict[int, set], fraction: float,
+          target: int, seed: int, min_train_images: int) -> set:
+    """The ids of the held-out images: the seeded walk with its per-category
+    quotas."""
     image_count = Counter(c for cats in image_cats.values() for c in cats)
     quota = {c: round(fraction * n) for c, n in image_count.items()}
-    target = round(fraction * len(images))
-
     moved = Counter()
 
     def can_lend(cat: int) -> bool:
@@ -168,30 +202,7 @@ def carve_heldout_split(lvis: dict,
         if all(can_lend(c) for c in cats):
             heldout_ids.add(img_id)
             moved.update(cats)
-
-    info = lvis.get('info') or {}
-    note = dict(
-        source=source,
-        fraction=fraction,
-        seed=seed,
-        min_train_images=int(min_train_images),
-        target_heldout_images=target,
-        heldout_images=len(heldout_ids),
-        train_rest_images=len(images) - len(heldout_ids))
-    splits = []
-    for name, keep in (('train_rest', lambda i: i not in heldout_ids),
-                       ('heldout', lambda i: i in heldout_ids)):
-        anns = [a for a in lvis['annotations'] if keep(a['image_id'])]
-        split = dict(lvis)  # any other top-level key is carried over as is
-        split.update(
-            info=dict(
-                copy.deepcopy(info), heldout_split=dict(note, split=name)),
-            licenses=lvis.get('licenses', []),
-            images=[img for img in lvis['images'] if keep(img['id'])],
-            annotations=anns,
-            categories=_recount(lvis['categories'], anns))
-        splits.append(split)
-    return splits[0], splits[1]
+    return heldout_ids
 
 
 def split_statistics(lvis: dict) -> Dict[str, Dict[str, int]]:

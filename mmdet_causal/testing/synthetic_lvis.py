@@ -15,6 +15,31 @@ from typing import List
 import numpy as np
 
 
+def _box_annotation(ann_id: int, img_id: int, cat: int, xywh, rle: bool,
+                    image_size: int) -> dict:
+    """An annotation whose mask is a diamond inside its box (a polygon that
+    is not the box), as a polygon or as compressed RLE."""
+    x, y, w, h = xywh
+    ann = dict(
+        id=ann_id,
+        image_id=img_id,
+        category_id=cat,
+        bbox=[float(x), float(y), float(w),
+              float(h)],
+        area=float(w * h / 2),
+        segmentation=[[
+            x + w / 2, y, x + w, y + h / 2, x + w / 2, y + h, x, y + h / 2
+        ]])
+    if rle:
+        import pycocotools.mask as mask_utils
+        code = mask_utils.merge(
+            mask_utils.frPyObjects(ann['segmentation'], image_size,
+                                   image_size))
+        code['counts'] = code['counts'].decode()
+        ann.update(segmentation=code, area=float(mask_utils.area(code)))
+    return ann
+
+
 def make_lvis_gt(num_images: int = 50,
                  num_classes: int = 30,
                  max_objects: int = 6,
@@ -46,28 +71,12 @@ def make_lvis_gt(num_images: int = 50,
             w, h = rng.uniform(6, image_size / 2, size=2)
             x = rng.uniform(0, image_size - w)
             y = rng.uniform(0, image_size - h)
-            ann = dict(
-                id=len(anns) + 1,
-                image_id=img_id,
-                category_id=cat,
-                bbox=[float(x), float(y),
-                      float(w), float(h)],
-                area=float(w * h))
-            if with_masks:
-                # a diamond inside the box: a polygon that is not the box
-                ann['segmentation'] = [[
-                    x + w / 2, y, x + w, y + h / 2, x + w / 2, y + h, x,
-                    y + h / 2
-                ]]
-                ann['area'] = float(w * h / 2)
-                if rng.rand() < rle_fraction:
-                    import pycocotools.mask as mask_utils
-                    rle = mask_utils.merge(
-                        mask_utils.frPyObjects(ann['segmentation'], image_size,
-                                               image_size))
-                    rle['counts'] = rle['counts'].decode()
-                    ann['segmentation'] = rle
-                    ann['area'] = float(mask_utils.area(rle))
+            ann = _box_annotation(
+                len(anns) + 1, img_id, cat, (x, y, w, h), with_masks
+                and rng.rand() < rle_fraction, image_size)
+            if not with_masks:
+                del ann['segmentation']
+                ann['area'] = float(w * h)
             anns.append(ann)
             present.add(cat)
         absent = [c for c in range(1, num_classes + 1) if c not in present]

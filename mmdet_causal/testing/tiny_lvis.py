@@ -430,14 +430,59 @@ def generate_tiny_lvis(out_dir: str,
     if spec.heldout_fraction > 0:
         paths['heldout'] = osp.join(ann_dir, 'lvis_v1_heldout.json')
     spec_path = osp.join(ann_dir, 'spec.json')
-    if not force and all(osp.exists(p) for p in paths.values()) \
-            and osp.exists(spec_path):
-        with open(spec_path) as f:
-            if json.load(f) == _spec_record(spec):
-                return paths
+    if not force and _up_to_date(paths, spec_path, spec):
+        return paths
     os.makedirs(ann_dir, exist_ok=True)
 
     rng = np.random.RandomState(spec.seed)
+    train_classes, val_classes = _draw_classes(spec, rng)
+    train_imgs, train_anns = _make_split('train', train_classes, 1, names,
+                                         spec, rng, out_dir, write_images)
+    val_imgs, val_anns = _make_split('val', val_classes, 100001, names, spec,
+                                     rng, out_dir, write_images)
+    # all drawn train images play the official LVIS train: they fix the
+    # frequency groups (and val's counts) before the held-out split is
+    # carved from them
+    cats = _categories(names, train_imgs, train_anns)
+    splits = dict(
+        train=_lvis_dict(train_imgs, train_anns, cats),
+        val=_lvis_dict(val_imgs, val_anns, cats))
+    if spec.heldout_fraction > 0:
+        splits['train'], splits['heldout'] = carve_heldout_split(
+            splits['train'],
+            spec.heldout_fraction,
+            seed=spec.seed,
+            source='tiny LVIS train')
+    _write(splits, paths, spec_path, spec)
+    return paths
+
+
+def _write(splits: dict, paths: Dict[str, str], spec_path: str,
+           spec: TinyLVISSpec) -> None:
+    stale = osp.join(osp.dirname(spec_path), 'lvis_v1_heldout.json')
+    if 'heldout' not in splits and osp.exists(stale):
+        # a held-out split of an earlier spec is not this dataset's
+        os.remove(stale)
+    for split, data in splits.items():
+        with open(paths[split], 'w') as f:
+            json.dump(data, f)
+    with open(spec_path, 'w') as f:
+        json.dump(_spec_record(spec), f, indent=1)
+
+
+def _up_to_date(paths: Dict[str, str], spec_path: str,
+                spec: TinyLVISSpec) -> bool:
+    """The files exist and were generated from this spec by this version."""
+    if not all(osp.exists(p) for p in paths.values()) \
+            or not osp.exists(spec_path):
+        return False
+    with open(spec_path) as f:
+        return json.load(f) == _spec_record(spec)
+
+
+def _draw_classes(spec: TinyLVISSpec, rng: np.random.RandomState):
+    """The classes of the objects of each train image (long-tailed, every
+    class at least once) and each val image (balanced)."""
     weights = _class_weights(spec, rng)
     # draw enough that about train_images are left after carving
     num_drawn = round(spec.train_images / (1 - spec.heldout_fraction))
@@ -455,52 +500,21 @@ def generate_tiny_lvis(out_dir: str,
         k = rng.randint(1, spec.max_objects + 1)
         val_classes.append([int(c) for c in pool[start:start + k]])
         start += k
+    return train_classes, val_classes
 
-    train_imgs, train_anns = _make_split('train', train_classes, 1, names,
-                                         spec, rng, out_dir, write_images)
-    val_imgs, val_anns = _make_split('val', val_classes, 100001, names, spec,
-                                     rng, out_dir, write_images)
-    # all drawn train images play the official LVIS train: they fix the
-    # frequency groups (and val's counts) before the held-out split is
-    # carved from them
-    cats = _categories(names, train_imgs, train_anns)
-    info = dict(
-        description='mmdet-causal tiny LVIS (synthetic)',
-        version='1.0',
-        year=2026,
-        contributor='mmdet-causal',
-        date_created='2026-01-01')
-    licenses = [dict(id=1, name='CC0', url='')]
-    splits = dict(
-        train=dict(
-            info=info,
-            licenses=licenses,
-            images=train_imgs,
-            annotations=train_anns,
-            categories=cats),
-        val=dict(
-            info=info,
-            licenses=licenses,
-            images=val_imgs,
-            annotations=val_anns,
-            categories=cats))
-    if spec.heldout_fraction > 0:
-        splits['train'], splits['heldout'] = carve_heldout_split(
-            splits['train'],
-            spec.heldout_fraction,
-            seed=spec.seed,
-            source='tiny LVIS train')
-    else:
-        # a held-out split of an earlier spec is not this dataset's
-        stale = osp.join(ann_dir, 'lvis_v1_heldout.json')
-        if osp.exists(stale):
-            os.remove(stale)
-    for split, data in splits.items():
-        with open(paths[split], 'w') as f:
-            json.dump(data, f)
-    with open(spec_path, 'w') as f:
-        json.dump(_spec_record(spec), f, indent=1)
-    return paths
+
+def _lvis_dict(images: list, annotations: list, categories: list) -> dict:
+    return dict(
+        info=dict(
+            description='mmdet-causal tiny LVIS (synthetic)',
+            version='1.0',
+            year=2026,
+            contributor='mmdet-causal',
+            date_created='2026-01-01'),
+        licenses=[dict(id=1, name='CC0', url='')],
+        images=images,
+        annotations=annotations,
+        categories=categories)
 
 
 def frequency_groups(ann_file: str) -> Dict[str, List[str]]:

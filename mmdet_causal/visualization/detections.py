@@ -16,17 +16,38 @@ from mmdet_causal.utils.tde import causal_bbox_heads
 
 
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
-    """Build a detector from a config and a local checkpoint (ours store
-    the class counts and mmengine's logs, which torch >= 2.6 loads only
-    with ``weights_only=False``)."""
+    """Build a detector from a config and a local checkpoint, read once.
+
+    Ours store the class counts and mmengine's logs, which torch >= 2.6
+    loads only with ``weights_only=False``: the file is loaded so here (the
+    user named it), and mmengine's checkpoint loader is left as it is for
+    the rest of the process. The checkpoint's ``meta`` is kept as
+    ``model.checkpoint_meta`` (:func:`log_counts_for` reads it)."""
+    import warnings
+
     from mmdet.apis import init_detector
     from mmdet.utils import register_all_modules
+    from mmengine.runner import load_state_dict
 
     import mmdet_causal  # noqa: F401 (registers the plugin's types)
-    from mmdet_causal.utils import trust_local_checkpoints
+    from mmdet_causal.utils.checkpoint_compat import load_from_local_trusted
     register_all_modules()
-    trust_local_checkpoints()
-    return init_detector(config, checkpoint, device=device)
+    ckpt = load_from_local_trusted(checkpoint, map_location='cpu')
+    with warnings.catch_warnings():
+        # without a checkpoint mmdet names COCO's classes, replaced below
+        warnings.simplefilter('ignore')
+        model = init_detector(config, None, device='cpu')
+    load_state_dict(model, ckpt.get('state_dict', ckpt))
+    meta = ckpt.get('meta', {})
+    if 'dataset_meta' in meta:  # as init_detector reads it
+        model.dataset_meta.update({
+            k.lower(): v
+            for k, v in meta['dataset_meta'].items()
+        })
+    else:  # class_names() falls back on the config's classes
+        model.dataset_meta.pop('classes', None)
+    model.checkpoint_meta = meta
+    return model.to(device)
 
 
 def class_names(model) -> List[str]:
@@ -189,12 +210,11 @@ def predict_with_scores(model,
 
 
 def log_counts_for(model,
-                   checkpoint: str,
                    class_counts: Optional[str] = None,
                    count: str = 'instance_count') -> torch.Tensor:
     """NorCal's ``log N_c`` for the model's classes: from the training
     annotations named (``class_counts``) or else the counts our
-    ``tools/train.py`` stored in the checkpoint."""
+    ``tools/train.py`` stored in the checkpoint (:func:`load_detector`)."""
     from mmdet_causal.engine.hooks.train_class_counts_hook import \
         CHECKPOINT_KEY
     from mmdet_causal.models.utils.norcal import norcal_log_counts
@@ -203,12 +223,9 @@ def log_counts_for(model,
     if class_counts is not None:
         record = counts_from_lvis_json(class_counts)
     else:
-        meta = torch.load(
-            checkpoint, map_location='cpu',
-            weights_only=False).get('meta', {})
-        record = meta.get(CHECKPOINT_KEY)
+        record = getattr(model, 'checkpoint_meta', {}).get(CHECKPOINT_KEY)
         if record is None:
             raise ValueError(
-                f'{checkpoint} holds no class counts: pass the training '
+                'the checkpoint holds no class counts: pass the training '
                 'annotation file (--class-counts) for NorCal')
     return norcal_log_counts(select_counts(record, count, class_names(model)))

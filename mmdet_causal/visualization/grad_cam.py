@@ -101,6 +101,37 @@ def auto_layer(model, roi: torch.Tensor) -> str:
     return f'neck.fpn_convs.{level}'
 
 
+def _backprop_score(model, batch, strength, log_counts, layer: str, rois,
+                    roi_class) -> torch.Tensor:
+    """The second pass: keeps ``layer``'s output with its gradient, and
+    back-propagates the probability of ``roi_class`` = (RoI index, label)."""
+    module = model.get_submodule(layer)
+    kept = {}
+
+    def keep(_module, _args, output):
+        output = output[0] if isinstance(output, (tuple, list)) else output
+        output.retain_grad()
+        kept['output'] = output
+
+    handle = module.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            data = model.data_preprocessor(batch, False)
+            _, record = predict_with_scores(model, data, strength, log_counts)
+            if not torch.equal(record.rois, rois):
+                raise RuntimeError('the second pass found other RoIs; the '
+                                   'model is not deterministic')
+            model.zero_grad(set_to_none=True)
+            record.probs[roi_class].backward()
+    finally:
+        handle.remove()
+    output = kept['output']
+    if output.grad is None:
+        raise ValueError(f'the score of the detection does not depend on '
+                         f'{layer}; choose a layer it is computed from')
+    return output
+
+
 def detection_grad_cam(model,
                        image: Union[str, np.ndarray],
                        box: Optional[Sequence[float]] = None,
@@ -118,42 +149,21 @@ def detection_grad_cam(model,
     batch = image_batch(model, image)
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        data = model.data_preprocessor(batch, False)
-        sample, record = predict_with_scores(model, data, strength, log_counts)
-    det = pick_detection(sample, box, label)
-    det_label = int(sample.pred_instances.labels[det])
-    roi_idx = int(record.roi_of_det[det])
-    roi = record.rois[roi_idx:roi_idx + 1]
-    if layer == 'auto':
-        layer = auto_layer(model, roi)
-    module = model.get_submodule(layer)
-    kept = {}
-
-    def keep(_module, _args, output):
-        output = output[0] if isinstance(output, (tuple, list)) else output
-        output.retain_grad()
-        kept['output'] = output
-
-    handle = module.register_forward_hook(keep)
     try:
-        with torch.enable_grad():
+        with torch.no_grad():
             data = model.data_preprocessor(batch, False)
-            sample2, record2 = predict_with_scores(model, data, strength,
-                                                   log_counts)
-            if not torch.equal(record2.rois, record.rois):
-                raise RuntimeError('the second pass found other RoIs; the '
-                                   'model is not deterministic')
-            score = record2.probs[roi_idx, det_label]
-            model.zero_grad(set_to_none=True)
-            score.backward()
+            sample, record = predict_with_scores(model, data, strength,
+                                                 log_counts)
+        det = pick_detection(sample, box, label)
+        det_label = int(sample.pred_instances.labels[det])
+        roi_idx = int(record.roi_of_det[det])
+        roi = record.rois[roi_idx:roi_idx + 1]
+        if layer == 'auto':
+            layer = auto_layer(model, roi)
+        output = _backprop_score(model, batch, strength, log_counts, layer,
+                                 record.rois, (roi_idx, det_label))
     finally:
-        handle.remove()
         model.train(was_training)
-    output = kept['output']
-    if output.grad is None:
-        raise ValueError(f'the score of the detection does not depend on '
-                         f'{layer}; choose a layer it is computed from')
     activation, gradient = output[0].detach(), output.grad[0]
     raw = grad_cam(activation, gradient)
     cam = _to_image(raw, data['inputs'].shape[-2:], sample.metainfo)

@@ -3,7 +3,7 @@
 on a log axis of training instances with LVIS's r/c/f groups shaded."""
 import json
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 from .figures import save_png
 
@@ -91,6 +91,26 @@ def train_class_stats(ann_file: str) -> Tuple[Dict[str, int], Dict[str, str]]:
     return counts, groups
 
 
+def _scatter_with_trend(ax, aps: Mapping[str, float],
+                        counts: Mapping[str, int], marker: str, label: str):
+    """One series: a point per class with ground truth, and its mean AP in
+    log-spaced bins of training instances as a line."""
+    import numpy as np
+    names = [n for n in aps if not math.isnan(aps[n])]
+    x = np.array([max(counts[n], 1) for n in names], dtype=float)
+    y = np.array([100 * aps[n] for n in names])
+    points = ax.scatter(x, y, s=16, marker=marker, alpha=0.7, label=label)
+    if len(x) >= 2:  # a trend: mean AP in log-spaced bins
+        edges = np.geomspace(x.min(), x.max() * 1.0001, 7)
+        idx = np.digitize(x, edges)
+        bx, by = [], []
+        for b in np.unique(idx):
+            sel = idx == b
+            bx.append(np.exp(np.log(x[sel]).mean()))
+            by.append(y[sel].mean())
+        ax.plot(bx, by, color=points.get_facecolor()[0][:3], lw=1.2)
+
+
 def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
                       counts: Mapping[str, int],
                       groups: Mapping[str, str],
@@ -115,7 +135,6 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for group in 'rcf':
@@ -129,28 +148,8 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
                 lw=0,
                 label=f'{GROUP_NAMES[group]} classes')
     markers = 'os^vDP*Xhp<>'
-    lines: List = []
     for k, (label, aps) in enumerate(series.items()):
-        names = [n for n in aps if not math.isnan(aps[n])]
-        x = np.array([max(counts[n], 1) for n in names], dtype=float)
-        y = np.array([100 * aps[n] for n in names])
-        points = ax.scatter(
-            x,
-            y,
-            s=16,
-            marker=markers[k % len(markers)],
-            alpha=0.7,
-            label=label)
-        lines.append(points)
-        if len(x) >= 2:  # a trend: mean AP in log-spaced bins
-            edges = np.geomspace(x.min(), x.max() * 1.0001, 7)
-            idx = np.digitize(x, edges)
-            bx, by = [], []
-            for b in np.unique(idx):
-                sel = idx == b
-                bx.append(np.exp(np.log(x[sel]).mean()))
-                by.append(y[sel].mean())
-            ax.plot(bx, by, color=points.get_facecolor()[0][:3], lw=1.2)
+        _scatter_with_trend(ax, aps, counts, markers[k % len(markers)], label)
     ax.set_xscale('log')
     ax.set_xlabel('training instances of the class (log)')
     ax.set_ylabel('AP of the class (%)')

@@ -51,6 +51,56 @@ def _shown(sample, record, score_thr: float) -> list:
     return sorted(out, key=lambda d: -d[2])
 
 
+def _predict_all(model, image, strengths: Sequence[Strength], log_counts):
+    """The data sample and score record of ``image`` at every strength,
+    checked to share their RoIs."""
+    batch = image_batch(model, image)
+    samples, records = [], []
+    with torch.no_grad():
+        for strength in strengths:
+            data = model.data_preprocessor(batch, False)
+            sample, record = predict_with_scores(model, data, strength,
+                                                 log_counts)
+            samples.append(sample)
+            records.append(record)
+    for s, record in zip(strengths[1:], records[1:]):
+        if not torch.equal(record.rois, records[0].rois):
+            raise ValueError(
+                f'the RoIs at {s.name} differ from those at '
+                f'{strengths[0].name}: this model refines boxes along the '
+                'predicted class, so boxes cannot be followed across '
+                'strengths')
+    return samples, records
+
+
+def _changed_boxes(shown: list, wanted: Optional[int],
+                   max_changed: int) -> List[ChangedBox]:
+    """The boxes shown with two labels at two strengths (one of them
+    ``wanted``, if given), most confident first, each box once."""
+    candidates = []
+    for anchor in (d for dets in shown for d in dets):
+        labels, scores, rois = [], [], []
+        for dets in shown:
+            best = next((d for d in dets if box_iou(d[0], anchor[0]) >= 0.7),
+                        None)
+            labels.append(None if best is None else best[1])
+            scores.append(None if best is None else best[2])
+            rois.append(anchor[3] if best is None else best[3])
+        distinct = {label for label in labels if label is not None}
+        if len(distinct) < 2 or (wanted is not None
+                                 and wanted not in distinct):
+            continue
+        candidates.append(
+            (anchor[2], ChangedBox(anchor[0], labels, scores, rois)))
+    candidates.sort(key=lambda c: -c[0])
+    changed: List[ChangedBox] = []
+    for _, c in candidates:
+        if len(changed) < max_changed and not any(
+                box_iou(c.box, o.box) >= 0.7 for o in changed):
+            changed.append(c)
+    return changed
+
+
 def compare_strengths(model,
                       image: Union[str, np.ndarray],
                       strengths: Sequence[Strength],
@@ -74,49 +124,13 @@ def compare_strengths(model,
     if class_name is not None and class_name not in names:
         raise ValueError(f'--class {class_name!r} is not a class of this '
                          f'model (e.g. {names[:5]})')
-    batch = image_batch(model, image)
-    samples, records = [], []
-    with torch.no_grad():
-        for strength in strengths:
-            data = model.data_preprocessor(batch, False)
-            sample, record = predict_with_scores(model, data, strength,
-                                                 log_counts)
-            samples.append(sample)
-            records.append(record)
-    for s, record in zip(strengths[1:], records[1:]):
-        if not torch.equal(record.rois, records[0].rois):
-            raise ValueError(
-                f'the RoIs at {s.name} differ from those at '
-                f'{strengths[0].name}: this model refines boxes along the '
-                'predicted class, so boxes cannot be followed across '
-                'strengths')
+    samples, records = _predict_all(model, image, strengths, log_counts)
     shown = [
         _shown(sample, record, score_thr)
         for sample, record in zip(samples, records)
     ]
-    candidates = []
-    for first, anchor in ((k, d) for k, dets in enumerate(shown)
-                          for d in dets):
-        labels, scores, rois = [], [], []
-        for dets in shown:
-            best = next((d for d in dets if box_iou(d[0], anchor[0]) >= 0.7),
-                        None)
-            labels.append(None if best is None else best[1])
-            scores.append(None if best is None else best[2])
-            rois.append(anchor[3] if best is None else best[3])
-        distinct = {label for label in labels if label is not None}
-        if len(distinct) < 2:
-            continue
-        if class_name is not None and names.index(class_name) not in distinct:
-            continue
-        candidates.append(
-            (anchor[2], ChangedBox(anchor[0], labels, scores, rois)))
-    candidates.sort(key=lambda c: -c[0])
-    changed: List[ChangedBox] = []
-    for _, c in candidates:
-        if len(changed) < max_changed and not any(
-                box_iou(c.box, o.box) >= 0.7 for o in changed):
-            changed.append(c)
+    wanted = None if class_name is None else names.index(class_name)
+    changed = _changed_boxes(shown, wanted, max_changed)
     labelled = names + ['background']
     for c in changed:
         for record, roi in zip(records, c.rois):
@@ -143,20 +157,9 @@ def _enlarged(sample, scale: int):
     return out
 
 
-def draw_comparison(comparison: StrengthComparison,
-                    image: Union[str, np.ndarray],
-                    path: Optional[str] = None,
-                    title: Optional[str] = None,
-                    min_side: int = 384):
-    """One panel per strength, drawn by mmdet's ``DetLocalVisualizer``
-    (boxes, masks, class names, scores above the threshold), the changed
-    boxes outlined in white and numbered, and a table of their top class
-    probabilities at every strength. Images whose short side is under
-    ``min_side`` are drawn enlarged by an integer factor. Returns the
-    matplotlib figure."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+def _panels(comparison: StrengthComparison, image, min_side: int) -> list:
+    """The image with each strength's detections (``DetLocalVisualizer``),
+    the changed boxes outlined and numbered; enlarged when small."""
     import mmcv
     from mmdet.visualization import DetLocalVisualizer
 
@@ -187,7 +190,11 @@ def draw_comparison(comparison: StrengthComparison,
                            vertical_alignments='bottom',
                            horizontal_alignments='right')
         panels.append(vis.get_image())
-    n = len(panels)
+    return panels
+
+
+def _table_lines(comparison: StrengthComparison) -> List[str]:
+    """The changed boxes' label and top classes at every strength."""
     lines = []
     for i, c in enumerate(comparison.changed):
         for s, top, label in zip(comparison.strengths, c.top, c.labels):
@@ -195,11 +202,30 @@ def draw_comparison(comparison: StrengthComparison,
             probs = ', '.join(f'{name} {p:.2f}' for name, p in top)
             lines.append(f'#{i + 1} {s.name:>16}: shown as {shown:<14} '
                          f'top: {probs}')
-    if not lines:
-        lines = [
-            f'no box changes its label between these strengths '
-            f'(score >= {comparison.score_thr})'
-        ]
+    return lines or [
+        f'no box changes its label between these strengths '
+        f'(score >= {comparison.score_thr})'
+    ]
+
+
+def draw_comparison(comparison: StrengthComparison,
+                    image: Union[str, np.ndarray],
+                    path: Optional[str] = None,
+                    title: Optional[str] = None,
+                    min_side: int = 384):
+    """One panel per strength, drawn by mmdet's ``DetLocalVisualizer``
+    (boxes, masks, class names, scores above the threshold), the changed
+    boxes outlined in white and numbered, and a table of their top class
+    probabilities at every strength. Images whose short side is under
+    ``min_side`` are drawn enlarged by an integer factor. Returns the
+    matplotlib figure."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    panels = _panels(comparison, image, min_side)
+    n = len(panels)
+    lines = _table_lines(comparison)
     dpi = 90  # panels at their pixel size
     panel_h, panel_w = panels[0].shape[:2]
     table_h = 0.16 * len(lines) + 0.2

@@ -13,7 +13,7 @@ from mmdet.evaluation.metrics import CocoMetric
 from mmdet_causal.apis import strength_grid
 from mmdet_causal.engine.runner.strength_selection import (check_select_metric,
                                                            check_select_set,
-                                                           pick)
+                                                           metric_parts, pick)
 from mmdet_causal.evaluation import FastLVISMetric
 
 
@@ -63,6 +63,23 @@ class TestSelectMetric(unittest.TestCase):
         check_select_metric('coco/bbox_mAP', [coco])
         with self.assertRaisesRegex(ValueError, 'bbox_mAP_50'):
             check_select_metric('bbox_AP', [coco])
+
+    def test_metric_keys_split_into_iou_type_and_column(self):
+        cases = {
+            'lvis/bbox_APr': ('bbox', 'APr'),
+            'segm_AP': ('segm', 'AP'),
+            'coco/bbox_mAP_50': ('bbox', 'mAP_50'),
+            'coco/proposal_fast_AR@100': ('proposal_fast', 'AR@100'),
+            'proposal_AP': ('proposal', 'AP'),
+            'accuracy_top1': ('accuracy', 'top1'),
+        }
+        for key, parts in cases.items():
+            self.assertEqual(metric_parts(key), parts, key)
+
+    def test_missing_proposal_fast_names_its_eval_flag(self):
+        with self.assertRaisesRegex(ValueError,
+                                    r'--eval \.\.\. proposal_fast\)'):
+            check_select_metric('proposal_fast_AP', self.metrics(['bbox']))
 
 
 class TestSelectSet(unittest.TestCase):

@@ -186,8 +186,29 @@ class TestStrengthPanels(FigureToolsCase):
         model = load_detector(*self.stock)
         counts = counts_from_lvis_json(self.train_ann)['instance_count']
         expected = torch.tensor(counts, dtype=torch.float64).clamp(1).log()
-        torch.testing.assert_close(
-            log_counts_for(model, self.stock[1]), expected)
+        torch.testing.assert_close(log_counts_for(model), expected)
+
+    def test_loader_reads_the_file_once_and_leaves_mmengine_alone(self):
+        from mmengine.runner.checkpoint import (CheckpointLoader,
+                                                load_from_local)
+        CheckpointLoader.register_scheme('', load_from_local, force=True)
+        try:
+            model = load_detector(*self.stock)
+            # mmengine's loader of local files is still its own
+            self.assertIs(
+                CheckpointLoader._get_checkpoint_loader(self.stock[1]),
+                load_from_local)
+        finally:
+            trust_local_checkpoints()
+        ckpt = torch.load(
+            self.stock[1], map_location='cpu', weights_only=False)
+        state = model.state_dict()
+        for key, value in ckpt['state_dict'].items():
+            torch.testing.assert_close(state[key], value, msg=key)
+        self.assertEqual(
+            list(model.dataset_meta['classes']),
+            list(ckpt['meta']['dataset_meta']['classes']))
+        self.assertEqual(model.checkpoint_meta, ckpt['meta'])
 
 
 class TestGradCAM(FigureToolsCase):

@@ -74,8 +74,7 @@ def main(argv=None):
     strengths = strength_grid(alphas, args.gammas)
     log_counts = None
     if args.gammas:
-        log_counts = log_counts_for(model, args.checkpoint, args.class_counts,
-                                    args.count_by)
+        log_counts = log_counts_for(model, args.class_counts, args.count_by)
     os.makedirs(args.out, exist_ok=True)
     for image in args.images:
         comparison = compare_strengths(

@@ -14,7 +14,8 @@ from mmengine.runner import TestLoop, autocast
 from mmdet_causal.apis.debias_sweep import (DebiasSweeper, Strength,
                                             strength_grid)
 from mmdet_causal.datasets.dataset_checks import (EMPTY_DATASET_MESSAGE,
-                                                  innermost_dataset_cfg)
+                                                  innermost_dataset_cfg,
+                                                  leaf_datasets)
 from mmdet_causal.engine.hooks.train_class_counts_hook import CHECKPOINT_KEY
 from mmdet_causal.models.roi_heads.bbox_heads import CausalConvFCBBoxHead
 from mmdet_causal.models.utils.norcal import norcal_log_counts
@@ -23,7 +24,8 @@ from mmdet_causal.utils.class_counts import (check_count_field,
                                              counts_from_lvis_json,
                                              select_counts)
 from mmdet_causal.utils.tde import causal_bbox_heads, stage_bbox_heads
-from .strength_selection import check_select_metric, check_select_set, pick
+from .strength_selection import (check_select_metric, check_select_set,
+                                 metric_parts, pick)
 from .sweep_report import write_sweep_report
 
 #: Metric-state attributes holding loaded ground truth, shared between the
@@ -192,35 +194,39 @@ class DebiasSweepTestLoop(TestLoop):
         self.out_dir = out_dir or osp.join(runner.work_dir, 'sweep')
         meta = getattr(self.dataloader.dataset, 'metainfo', None)
         self.evaluators = self._evaluators(evaluator_cfg, meta, self.evaluator)
-        self.select_on = None
+        self.select_on = select_on  # as given, for the report
         if select_on is not None:
             check_select_metric(select_metric, self.evaluator.metrics)
-            self.select_on = select_on  # as given, for the report
-            select_cfg = copy.deepcopy(loader_cfg)
-            dataset_cfg = innermost_dataset_cfg(select_cfg['dataset'])
-            select_on = _resolve(select_on, dataset_cfg.get('data_root'))
-            dataset_cfg['ann_file'] = select_on
-            try:
-                self.select_dataloader = runner.build_dataloader(
-                    select_cfg, seed=runner.seed)
-            except ValueError as e:
-                if EMPTY_DATASET_MESSAGE not in str(e):
-                    raise
-                # mmengine's message for a dataset without images
-                raise ValueError(
-                    f'the selection set {select_on} has no images to test '
-                    '(after the test dataset\'s filters); carve a larger '
-                    'held-out split') from e
-            check_select_set(select_on, self._ann_file(self.dataloader),
-                             select_metric)
-            select_eval_cfg = copy.deepcopy(evaluator_cfg)
-            for m in _metric_cfgs(select_eval_cfg):
-                if 'ann_file' in m:
-                    m['ann_file'] = select_on
-            self.select_evaluators = self._evaluators(
-                select_eval_cfg,
-                self.select_dataloader.dataset.metainfo,
-                split='select')
+            self._build_selection(loader_cfg, evaluator_cfg)
+
+    def _build_selection(self, loader_cfg: dict, evaluator_cfg) -> None:
+        """The held-out split's dataloader (the test dataloader's settings,
+        another annotation file) and its evaluators, one per strength."""
+        select_cfg = copy.deepcopy(loader_cfg)
+        dataset_cfg = innermost_dataset_cfg(select_cfg['dataset'])
+        select_on = _resolve(self.select_on, dataset_cfg.get('data_root'))
+        dataset_cfg['ann_file'] = select_on
+        try:
+            self.select_dataloader = self.runner.build_dataloader(
+                select_cfg, seed=self.runner.seed)
+        except ValueError as e:
+            if EMPTY_DATASET_MESSAGE not in str(e):
+                raise
+            # mmengine's message for a dataset without images
+            raise ValueError(
+                f'the selection set {select_on} has no images to test '
+                '(after the test dataset\'s filters); carve a larger '
+                'held-out split') from e
+        check_select_set(select_on, self._ann_file(self.dataloader),
+                         self.select_metric)
+        select_eval_cfg = copy.deepcopy(evaluator_cfg)
+        for m in _metric_cfgs(select_eval_cfg):
+            if 'ann_file' in m:
+                m['ann_file'] = select_on
+        self.select_evaluators = self._evaluators(
+            select_eval_cfg,
+            self.select_dataloader.dataset.metainfo,
+            split='select')
 
     def _evaluators(self,
                     evaluator_cfg,
@@ -296,10 +302,11 @@ class DebiasSweepTestLoop(TestLoop):
 
     @staticmethod
     def _ann_file(dataloader) -> Optional[str]:
-        dataset = dataloader.dataset
-        while hasattr(dataset, 'dataset'):
-            dataset = dataset.dataset
-        return getattr(dataset, 'ann_file', None)
+        """The annotation file of a dataloader reading one (None for a
+        concatenation of several)."""
+        leaves = leaf_datasets(dataloader.dataset)
+        return getattr(leaves[0], 'ann_file',
+                       None) if len(leaves) == 1 else None
 
     def _pass(self, sweeper, dataloader, evaluators, call_hooks) -> None:
         """Run the network once over ``dataloader``; every strength's
@@ -349,14 +356,10 @@ class DebiasSweepTestLoop(TestLoop):
             self.settings,
             log_counts=self._log_counts(),
             with_masks=_needs_masks(evaluators))
-        names = ', '.join(s.name for s in self.settings)
         select = None
         if self.select_on is not None:
-            print_log(
-                f'sweep: {len(self.settings)} strengths ({names}) on the '
-                f'selection set {self.select_on} '
-                f'({len(self.select_dataloader.dataset)} images)',
-                logger='current')
+            self._log_pass(f'the selection set {self.select_on}',
+                           self.select_dataloader)
             self._pass(
                 sweeper,
                 self.select_dataloader,
@@ -364,70 +367,78 @@ class DebiasSweepTestLoop(TestLoop):
                 call_hooks=False)
             select = self._evaluate(self.select_evaluators,
                                     len(self.select_dataloader.dataset))
-        print_log(
-            f'sweep: {len(self.settings)} strengths ({names}) on the test '
-            f'set ({len(self.dataloader.dataset)} images), one inference',
-            logger='current')
+        self._log_pass('the test set', self.dataloader)
         infer_start = time.perf_counter()
         # the cos statistics of the test pass
         with TDEProbe(causal_bbox_heads(model)) as probe:
             self._pass(
                 sweeper, self.dataloader, self.evaluators, call_hooks=True)
-        inference_s = time.perf_counter() - infer_start
+        timing = dict(inference_s=time.perf_counter() - infer_start)
         test = self._evaluate(self.evaluators, len(self.dataloader.dataset))
-
         metrics = {
             f'{s.name}/{k}': v
             for s, values in test.items()
             for k, v in values.items()
         }
-        selected = None
-        if select is not None:
-            key = _find_metric(select[self.settings[0]], self.select_metric)
-            chosen = pick(select, self.settings, key, self.select_on)
-            selected = dict(
-                strength=chosen._asdict(),
-                name=chosen.name,
-                select_metric=key,
-                select_value=select[chosen][key],
-                test_metrics=test[chosen])
-            metrics.update(test[chosen])
-            print_log(
-                f'sweep: selected {chosen.name} by {key} on the selection '
-                f'set ({100 * select[chosen][key]:.1f}); test metrics at it: '
-                + ', '.join(f'{k} {100 * v:.1f}'
-                            for k, v in test[chosen].items()
-                            if k.split('_')[-1] in ('AP', 'APr')),
-                logger='current')
-        cos_stats = probe.cos_stats(sync=True)  # on every rank
-        self.cos_stats = cos_stats  # for tools/test.py --metrics-out
+        selected = None if select is None else self._selected(select, test)
+        if selected is not None:
+            metrics.update(selected['test_metrics'])
+        self.cos_stats = probe.cos_stats(sync=True)  # on every rank; for
+        # tools/test.py --metrics-out
         if is_main_process():
-            report = dict(
-                settings=[s._asdict() for s in self.settings],
-                test={
-                    s.name: v
-                    for s, v in test.items()
-                },
-                select=None if select is None else {
-                    s.name: v
-                    for s, v in select.items()
-                },
-                select_on=self.select_on,
-                selected=selected,
-                class_counts=None if sweeper.log_counts is None else dict(
-                    source=_counts_source(self.class_counts),
-                    count=self.count),
-                cos_stats=cos_stats,
-                rule_of_thumb_alpha=rule_of_thumb_alpha(cos_stats),
-                world_size=get_world_size(),
-                inference_s=inference_s,
-                total_s=time.perf_counter() - start)
-            table = write_sweep_report(self.out_dir, report, self.settings)
-            print_log('\n' + table, logger='current')
-            print_log(f'sweep written to {self.out_dir}', logger='current')
+            timing['total_s'] = time.perf_counter() - start
+            self._report(test, select, selected, sweeper, timing)
         self.runner.call_hook('after_test_epoch', metrics=metrics)
         self.runner.call_hook('after_test')
         return metrics
+
+    def _log_pass(self, what: str, dataloader) -> None:
+        names = ', '.join(s.name for s in self.settings)
+        print_log(
+            f'sweep: {len(self.settings)} strengths ({names}) on {what} '
+            f'({len(dataloader.dataset)} images), one inference',
+            logger='current')
+
+    def _selected(self, select: dict, test: dict) -> dict:
+        """The strength best on the selection set, and its test metrics."""
+        key = _find_metric(select[self.settings[0]], self.select_metric)
+        chosen = pick(select, self.settings, key, self.select_on)
+        print_log(
+            f'sweep: selected {chosen.name} by {key} on the selection '
+            f'set ({100 * select[chosen][key]:.1f}); test metrics at it: ' +
+            ', '.join(f'{k} {100 * v:.1f}' for k, v in test[chosen].items()
+                      if metric_parts(k)[1] in ('AP', 'APr')),
+            logger='current')
+        return dict(
+            strength=chosen._asdict(),
+            name=chosen.name,
+            select_metric=key,
+            select_value=select[chosen][key],
+            test_metrics=test[chosen])
+
+    def _report(self, test, select, selected, sweeper, timing) -> None:
+        """``sweep.json``, ``sweep.md`` and ``sweep.png`` in ``out_dir``."""
+        report = dict(
+            settings=[s._asdict() for s in self.settings],
+            test={
+                s.name: v
+                for s, v in test.items()
+            },
+            select=None if select is None else {
+                s.name: v
+                for s, v in select.items()
+            },
+            select_on=self.select_on,
+            selected=selected,
+            class_counts=None if sweeper.log_counts is None else dict(
+                source=_counts_source(self.class_counts), count=self.count),
+            cos_stats=self.cos_stats,
+            rule_of_thumb_alpha=rule_of_thumb_alpha(self.cos_stats),
+            world_size=get_world_size(),
+            **timing)
+        table = write_sweep_report(self.out_dir, report, self.settings)
+        print_log('\n' + table, logger='current')
+        print_log(f'sweep written to {self.out_dir}', logger='current')
 
 
 def _needs_masks(evaluators) -> bool:

@@ -10,7 +10,7 @@ smallest gamma, i.e. the least correction."""
 import json
 import math
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.evaluation.metrics import CocoMetric, LVISMetric
 
@@ -27,8 +27,16 @@ GROUPS = {
 HELDOUT_TOOL = 'tools/dataset_converters/lvis_heldout_split.py'
 
 
-def _short(name: str) -> str:
-    return name.split('/')[-1]
+def metric_parts(key: str) -> Tuple[str, str]:
+    """The iou type and the column of an evaluator's metric key, with or
+    without its prefix: ``'lvis/bbox_APr'`` -> ``('bbox', 'APr')``,
+    ``'coco/proposal_fast_mAP_50'`` -> ``('proposal_fast', 'mAP_50')``."""
+    short = key.split('/')[-1]
+    for iou in sorted(IOU_TYPES, key=len, reverse=True):
+        if short.startswith(iou + '_'):
+            return iou, short[len(iou) + 1:]
+    iou, _, column = short.partition('_')
+    return iou, column
 
 
 def metric_names(metrics: Sequence) -> Optional[List[str]]:
@@ -57,9 +65,9 @@ def check_select_metric(name: str, metrics: Sequence) -> None:
             only the iou type is missing).
     """
     valid = metric_names(metrics)
-    if valid is None or _short(name) in valid:
+    iou, column = metric_parts(name)
+    if valid is None or f'{iou}_{column}' in valid:
         return
-    iou = _short(name).split('_')[0]
     hint = ''
     if iou in IOU_TYPES and not any(v.startswith(iou + '_') for v in valid):
         hint = f' (for {iou} metrics add the evaluation: --eval ... {iou})'
@@ -100,7 +108,8 @@ def check_select_set(select_on: str, test_ann: Optional[str],
             'would score -1 there and the choice would be arbitrary. Pass '
             'a held-out split with ground truth (carve a larger one with '
             f'{HELDOUT_TOOL} --fraction)')
-    group = GROUPS.get(_short(select_metric).split('_')[-1])
+    iou, column = metric_parts(select_metric)
+    group = GROUPS.get(column)
     if group is None:
         return
     freq = {c['id']: c.get('frequency') for c in data.get('categories', [])}
@@ -110,7 +119,7 @@ def check_select_set(select_on: str, test_ann: Optional[str],
         raise ValueError(
             f'select_metric {select_metric!r} is undefined on {select_on}: '
             f'it has no {group[1]}-class instance. Select by another metric '
-            f'(e.g. {_short(select_metric).rsplit("_", 1)[0]}_AP), or carve '
+            f'(e.g. {iou}_AP), or carve '
             f'a larger held-out fraction with {HELDOUT_TOOL}')
 
 

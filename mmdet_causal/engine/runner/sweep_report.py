@@ -5,22 +5,23 @@ import os
 import os.path as osp
 from typing import List, Sequence
 
+from .strength_selection import metric_parts
+
 COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
 
 
 def _iou_types(metrics: dict) -> List[str]:
     types = []
     for values in metrics.values():
-        for key in values:
-            iou = key.split('/')[-1].rsplit('_', 1)[0]
-            if key.split('_')[-1] in COLUMNS and iou not in types:
+        for iou, column in map(metric_parts, values):
+            if column in COLUMNS and iou not in types:
                 types.append(iou)
     return types
 
 
 def _value(values: dict, iou: str, col: str) -> float:
     for key, value in values.items():
-        if key.split('/')[-1] == f'{iou}_{col}':
+        if metric_parts(key) == (iou, col):
             return value
     return float('nan')
 

@@ -114,7 +114,11 @@ def norcal_calibration(model: nn.Module, log_counts: Tensor, gamma: float):
         gamma (float): The strength, ``>= 0``.
 
     Example:
-        >>> counts = load_class_counts('lvis_v1_train.json')
+        >>> from mmdet_causal.utils.class_counts import (
+        ...     counts_from_lvis_json, select_counts)
+        >>> record = counts_from_lvis_json('lvis_v1_train.json')
+        >>> counts = select_counts(record, 'instance_count',
+        ...                        model.dataset_meta['classes'])
         >>> with norcal_calibration(model, norcal_log_counts(counts), 0.6):
         ...     results = inference_detector(model, 'demo.jpg')
     """

@@ -87,19 +87,10 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
                 f'momentum must be in [0, 1), got {momentum} (the published '
                 'default is 0.9998)')
         super().__init__(*args, **kwargs)
-        if not self.with_cls:
-            raise ValueError(f'{type(self).__name__} needs with_cls=True')
-        if self.custom_cls_channels or getattr(self.loss_cls, 'use_sigmoid',
-                                               False):
-            raise ValueError(
-                f'{type(self).__name__} needs a softmax classification loss '
-                'over num_classes + 1 channels (e.g. CrossEntropyLoss with '
-                f'use_sigmoid=False), got {type(self.loss_cls).__name__}')
-        # mmdet's BBoxHead builds fc_cls at the flattened RoI width
-        # (in_channels * roi_feat_area) and ConvFCBBoxHead rebuilds it at
-        # the real width cls_last_dim. The parents build their default
-        # Linear; the cosine classifier is built here, once, at the width
-        # it classifies, so only that width D constrains num_heads.
+        self._check_classification()
+        # the parents build a Linear fc_cls (BBoxHead at the flattened RoI
+        # width, ConvFCBBoxHead again at cls_last_dim); the cosine classifier
+        # is built at the width it classifies, so only D constrains num_heads
         self.fc_cls = MultiHeadNormedLinear(
             in_features=self.cls_last_dim,
             out_features=self.num_classes + 1,
@@ -129,6 +120,17 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         self._train_feature: Optional[Tensor] = None
         self._embed_stats: Optional[Tensor] = None
         embed_sync.track(self)
+
+    def _check_classification(self) -> None:
+        """The cosine classifier is a softmax over ``num_classes + 1``."""
+        if not self.with_cls:
+            raise ValueError(f'{type(self).__name__} needs with_cls=True')
+        if self.custom_cls_channels or getattr(self.loss_cls, 'use_sigmoid',
+                                               False):
+            raise ValueError(
+                f'{type(self).__name__} needs a softmax classification loss '
+                'over num_classes + 1 channels (e.g. CrossEntropyLoss with '
+                f'use_sigmoid=False), got {type(self.loss_cls).__name__}')
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
@@ -240,9 +242,8 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
         embed.copy_(torch.where(valid, new, embed.float()))
 
     def _apply(self, fn, *args, **kwargs):
-        # model.half() (or .to(bfloat16)) must not round the moving
-        # average: it grows towards mean / (1 - mu), thousands of times the
-        # mean, past fp16's range. It stays float32 (or wider).
+        # model.half() or bfloat16 must not round the moving average (it grows
+        # to mean / (1 - mu), past fp16's range): it stays float32 or wider
         embed = self.causal_embed
         super()._apply(fn, *args, **kwargs)
         if self.causal_embed.dtype in (torch.float16, torch.bfloat16):
@@ -319,11 +320,10 @@ class CausalConvFCBBoxHead(ConvFCBBoxHead):
 
     def _check_embed(self) -> None:
         # Once per head: a zero embedding makes TDE a silent no-op.
-        if self._embed_checked:
-            return
-        self._embed_checked = True
-        if self.alpha > 0 and not bool(self.causal_embed.any()):
-            warn_untrained_embed()
+        if not self._embed_checked:
+            self._embed_checked = True
+            if self.alpha > 0 and not bool(self.causal_embed.any()):
+                warn_untrained_embed()
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys,
