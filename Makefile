@@ -8,6 +8,9 @@ STACK ?= onedl
 VENV ?= .venv-$(STACK)
 export STACK VENV
 PY := $(VENV)/bin/python
+# the suite runs on every core (pytest-xdist; a class's tests stay on one
+# worker, so a class's set-up is made once) and names its slowest tests
+JOBS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test lint format bench clean stack
@@ -22,7 +25,7 @@ demo: setup
 	$(PY) tools/tiny_lvis_demo.py
 
 test: setup
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n $(JOBS) --dist loadscope --durations=10 $(PYTEST_ARGS)
 
 lint: setup
 	$(PY) -m flake8 mmdet_causal tools tests benchmarks configs setup.py

@@ -6,10 +6,11 @@ import os.path as osp
 import re
 import subprocess
 import sys
+import types
 import unittest
 
 import mmdet_causal
-from mmdet_causal.stack import DISTRIBUTIONS
+from mmdet_causal.stack import DISTRIBUTIONS, check_stack
 
 ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..')
 
@@ -31,35 +32,59 @@ def import_with(versions: dict) -> subprocess.CompletedProcess:
                           text=True)
 
 
+def fake(name: str, version: str) -> types.SimpleNamespace:
+    """What the check reads of a module: its name and version."""
+    return types.SimpleNamespace(__name__=name, __version__=version)
+
+
 class TestSupportedVersions(unittest.TestCase):
+
+    def assert_names_both_lines(self, message: str, name: str, bad: str):
+        self.assertIn(f'{name}=={bad}, which is installed', message)
+        for line, limits in mmdet_causal.SUPPORTED_VERSIONS.items():
+            low, high = limits[name]
+            dist = DISTRIBUTIONS[line][name]
+            self.assertIn(f'pip install "{dist}>={low},<{high}" ({line})',
+                          message)
 
     def test_unsupported_versions_fail_naming_both_lines(self):
         for name, bad in (('mmdet', '3.2.0'), ('mmdet', '3.4.0'),
                           ('mmdet', '3.6.0'), ('mmcv', '2.2.0'),
                           ('mmcv', '1.7.1'), ('mmcv', '2.4.0'),
                           ('mmengine', '0.9.1'), ('mmengine', '1.0.0')):
-            out = import_with({name: bad})
-            self.assertNotEqual(out.returncode, 0, (name, bad))
-            self.assertIn('ImportError', out.stderr)
-            self.assertIn(f'{name}=={bad}, which is installed', out.stderr)
-            for line, limits in mmdet_causal.SUPPORTED_VERSIONS.items():
-                low, high = limits[name]
-                dist = DISTRIBUTIONS[line][name]
-                self.assertIn(f'pip install "{dist}>={low},<{high}" ({line})',
-                              out.stderr)
+            for line, tested in TESTED.items():
+                modules = [
+                    fake(n, bad if n == name else v)
+                    for n, v in tested.items()
+                ]
+                with self.assertRaises(ImportError, msg=(name, bad)) as err:
+                    check_stack(*modules)
+                self.assert_names_both_lines(str(err.exception), name, bad)
 
-    def test_every_tested_stack_imports(self):
+    def test_the_import_checks_the_installed_versions(self):
+        # in a fresh interpreter, through the import itself
+        out = import_with({'mmdet': '3.4.0'})
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn('ImportError', out.stderr)
+        self.assert_names_both_lines(out.stderr, 'mmdet', '3.4.0')
+
+    def test_every_tested_stack_passes(self):
         for stack in TESTED.values():
-            out = import_with(stack)
-            self.assertEqual(out.returncode, 0, (stack, out.stderr))
+            check_stack(*(fake(n, v) for n, v in stack.items()))
+        # and the installed one imports (this process did)
+        self.assertIn(mmdet_causal.__name__, sys.modules)
 
     def test_a_mix_of_the_two_lines_is_refused(self):
         upstream, onedl = TESTED['upstream'], TESTED['onedl']
         for mixed in (dict(upstream, mmdet=onedl['mmdet']),
                       dict(onedl, mmcv=upstream['mmcv'])):
-            out = import_with(mixed)
-            self.assertNotEqual(out.returncode, 0, mixed)
-            self.assertIn('mix the upstream OpenMMLab packages', out.stderr)
+            with self.assertRaisesRegex(ImportError,
+                                        'mix the upstream OpenMMLab packages'):
+                check_stack(*(fake(n, v) for n, v in mixed.items()))
+        # through the import, where mmdet checks mmcv first
+        out = import_with(dict(upstream, mmdet=onedl['mmdet']))
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn('mix the upstream OpenMMLab packages', out.stderr)
 
     def test_ranges_are_those_of_mminstall(self):
         for line, fname in (('upstream', 'mminstall.txt'),
