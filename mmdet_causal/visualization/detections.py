@@ -33,10 +33,11 @@ def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
     from mmdet_causal.utils.checkpoint_compat import load_from_local_trusted
     register_all_modules()
     ckpt = load_from_local_trusted(checkpoint, map_location='cpu')
-    with warnings.catch_warnings():
-        # without a checkpoint mmdet names COCO's classes, replaced below
-        warnings.simplefilter('ignore')
+    with warnings.catch_warnings(record=True) as caught:
         model = init_detector(config, None, device='cpu')
+    for w in caught:  # without a checkpoint it names COCO's classes: not so
+        if 'checkpoint is None' not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     load_state_dict(model, ckpt.get('state_dict', ckpt))
     meta = ckpt.get('meta', {})
     if 'dataset_meta' in meta:  # as init_detector reads it
