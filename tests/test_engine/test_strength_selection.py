@@ -7,6 +7,7 @@ import math
 import os.path as osp
 import tempfile
 import unittest
+import warnings
 
 from mmdet.evaluation.metrics import CocoMetric
 
@@ -98,6 +99,18 @@ class TestSelectSet(unittest.TestCase):
             osp.join(self.tmp.name, 'copy.json'), [2, 1], [(1, 1)])
         with self.assertRaisesRegex(ValueError, 'is the test set'):
             check_select_set(copy, self.test, 'bbox_AP')
+
+    def test_shared_images_are_warned_about(self):
+        part = lvis_file(
+            osp.join(self.tmp.name, 'part.json'), [2, 7], [(2, 1), (7, 2)])
+        with self.assertWarnsRegex(UserWarning,
+                                   'shares 1 of its 2 images with the test'):
+            check_select_set(part, self.test, 'bbox_AP')
+        apart = lvis_file(
+            osp.join(self.tmp.name, 'apart.json'), [5, 7], [(5, 1), (7, 2)])
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            check_select_set(apart, self.test, 'bbox_AP')
 
     def test_no_annotations_is_refused(self):
         empty = lvis_file(osp.join(self.tmp.name, 'empty.json'), [5, 6], [])

@@ -344,7 +344,9 @@ class TestTrainTestEndToEnd(unittest.TestCase):
                                '0', '0.5', '1', '--select-on',
                                self.held_out_file(), '--select-metric',
                                'bbox_AP')
-        _run(['tools/test.py'] + argv)
+        proc = _run(['tools/test.py'] + argv)
+        # half of val stands in for a held-out split: the user is told
+        self.assertIn('images with the test set', proc.stdout + proc.stderr)
         with open(osp.join(out, 'sweep.json')) as f:
             sweep = json.load(f)
         with open(osp.join(out, 'metrics.json')) as f:

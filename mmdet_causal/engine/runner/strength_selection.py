@@ -10,6 +10,7 @@ smallest gamma, i.e. the least correction."""
 import json
 import math
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.evaluation.metrics import CocoMetric, LVISMetric
@@ -81,6 +82,27 @@ def _image_ids(path: str) -> set:
         return {img['id'] for img in json.load(f)['images']}
 
 
+def _check_disjoint(select_on: str, select_ids: set, test_ann: str) -> None:
+    """The selection set is not the test set (refused), nor shares images
+    with it (warned: the choice is then partly tuned to the test set)."""
+    test_ids = _image_ids(test_ann)
+    if osp.realpath(select_on) == osp.realpath(test_ann) \
+            or select_ids == test_ids:
+        raise ValueError(
+            f'select_on {select_on} is the test set ({test_ann}: the same '
+            'images): a strength chosen on it is tuned to the numbers it '
+            f'reports. Choose on a held-out split carved from train with '
+            f'{HELDOUT_TOOL}')
+    shared = select_ids & test_ids
+    if shared:
+        warnings.warn(
+            f'select_on {select_on} shares {len(shared)} of its '
+            f'{len(select_ids)} images with the test set {test_ann}: the '
+            'strength chosen there is partly tuned to the numbers reported. '
+            f'Choose on a held-out split carved from train with '
+            f'{HELDOUT_TOOL}')
+
+
 def check_select_set(select_on: str, test_ann: Optional[str],
                      select_metric: str) -> None:
     """Before inference: the selection file is not the test set and has
@@ -90,17 +112,13 @@ def check_select_set(select_on: str, test_ann: Optional[str],
         ValueError: For the test annotation file (same path or same
             images), a file without annotations, or a group metric
             (``APr``/``APc``/``APf``) whose group has no instance in it.
+            A file sharing some images with the test set is warned about.
     """
     with open(select_on) as f:
         data = json.load(f)  # read once: its images, annotations, classes
-    if test_ann and (osp.realpath(select_on) == osp.realpath(test_ann)
-                     or {img['id']
-                         for img in data['images']} == _image_ids(test_ann)):
-        raise ValueError(
-            f'select_on {select_on} is the test set ({test_ann}: the same '
-            'images): a strength chosen on it is tuned to the numbers it '
-            f'reports. Choose on a held-out split carved from train with '
-            f'{HELDOUT_TOOL}')
+    if test_ann:
+        _check_disjoint(select_on, {img['id']
+                                    for img in data['images']}, test_ann)
     anns = data.get('annotations') or []
     if not anns:
         raise ValueError(
