@@ -36,10 +36,18 @@ def lvis_file(path, images, anns, freqs=('r', 'c', 'f')):
 
 class TestSelectMetric(unittest.TestCase):
 
-    def metrics(self, iou_types):
+    def metrics(self, iou_types, metric_items=None):
         metric = FastLVISMetric.__new__(FastLVISMetric)
         metric.metrics = iou_types
+        metric.metric_items = metric_items
         return [metric]
+
+    def test_the_configs_metric_items_are_the_choices(self):
+        metrics = self.metrics(['bbox'], metric_items=['AP', 'APr'])
+        check_select_metric('bbox_APr', metrics)
+        with self.assertRaisesRegex(ValueError,
+                                    r"'bbox_APc'.*one of: bbox_AP, bbox_APr$"):
+            check_select_metric('bbox_APc', metrics)
 
     def test_typo_with_a_valid_prefix_is_refused_up_front(self):
         with self.assertRaisesRegex(ValueError,

@@ -52,6 +52,8 @@ def metric_names(metrics: Sequence) -> Optional[List[str]]:
             keys = COCO_KEYS
         else:
             return None
+        if getattr(metric, 'metric_items', None) is not None:
+            keys = tuple(metric.metric_items)  # the config's choice of them
         ious = metric.metrics
         ious = [ious] if isinstance(ious, str) else list(ious)
         names += [f'{iou}_{key}' for iou in ious for key in keys]
