@@ -156,6 +156,12 @@ class TestMmdetInternals(unittest.TestCase):
         # trust_local_checkpoints registers a loader for local paths
         self.check(CheckpointLoader.register_scheme,
                    ('prefixes', 'loader', 'force'))
+        # trusted_local_checkpoints reads the one of local paths, to put it
+        # back: a dict by prefix, mmengine's own under ''
+        from mmengine.runner.checkpoint import load_from_local
+        self.assertIn('', CheckpointLoader._schemes)
+        self.assertTrue(callable(CheckpointLoader._schemes['']))
+        self.assertIn('load_from_local', repr(load_from_local))
         # lvis_compat swaps the numpy lvis.eval sees
         self.assertTrue(hasattr(lvis.eval, 'np'))
         # Grad-CAM's layer='auto' names an FPN output conv

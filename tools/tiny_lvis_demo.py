@@ -255,10 +255,11 @@ def main():
           'on the held-out split):')
     print(table)
     env = environment(args.data_root)
+    from mmdet_causal.engine.runner.strength_selection import metric_parts
     record = dict(
         rows=[(name, {
             k: v
-            for k, v in metrics.items() if k.split('_')[-1] in COLUMNS
+            for k, v in metrics.items() if metric_parts(k)[1] in COLUMNS
         }) for name, metrics in rows],
         rule_of_thumb_alpha=alpha,
         selected=dict(

@@ -202,7 +202,7 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
         ])
     elif run_dir.times.get('train') is None:
         run_dir.times.set('train', logged_train_seconds(work_dir, args.iters))
-    record = test_run(run_dir, model, final, data, args)
+    record = tested_record(run_dir, model, final, data, args)
     record['val'] = {
         k: study.strip_metrics(v)
         for k, v in record['val'].items()
@@ -260,7 +260,7 @@ class RunDir:
         ] + extra
 
 
-def test_run(run_dir: RunDir, model: str, final: str, data, args) -> dict:
+def tested_record(run_dir: RunDir, model: str, final: str, data, args) -> dict:
     """The record of the trained model's test: its sweep (picked on the
     held-out split) or its plain test."""
     work_dir = run_dir.work_dir

@@ -165,6 +165,15 @@ def _to_samples(data_samples, results_list):
     return samples
 
 
+def _instances(bboxes, labels) -> InstanceData:
+    """Boxes to send through the mask head or to paste (scores of 1)."""
+    res = InstanceData()
+    res.bboxes = bboxes
+    res.labels = labels
+    res.scores = bboxes.new_ones((len(bboxes), ))
+    return res
+
+
 class Strength(NamedTuple):
     """One test-time setting of a sweep.
 
@@ -488,12 +497,3 @@ class DebiasSweeper:
                 rcnn_test_cfg=roi_head.test_cfg,
                 rescale=rescale,
                 activate_map=captured['activate_map'])
-
-
-def _instances(bboxes, labels) -> InstanceData:
-    """Boxes to send through the mask head or to paste (scores of 1)."""
-    res = InstanceData()
-    res.bboxes = bboxes
-    res.labels = labels
-    res.scores = bboxes.new_ones((len(bboxes), ))
-    return res

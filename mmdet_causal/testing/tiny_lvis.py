@@ -459,6 +459,7 @@ def generate_tiny_lvis(out_dir: str,
 
 def _write(splits: dict, paths: Dict[str, str], spec_path: str,
            spec: TinyLVISSpec) -> None:
+    """The annotation files and ``spec.json``."""
     stale = osp.join(osp.dirname(spec_path), 'lvis_v1_heldout.json')
     if 'heldout' not in splits and osp.exists(stale):
         # a held-out split of an earlier spec is not this dataset's

@@ -12,6 +12,7 @@ the command line* as mmengine did before PyTorch 2.6 (``weights_only=False``):
 that file is trusted by the same act that asks to load it. Remote schemes
 (http, s3, ...) keep PyTorch's default.
 """
+import contextlib
 import os.path as osp
 
 import torch
@@ -31,3 +32,28 @@ def trust_local_checkpoints() -> None:
     ``tools/test.py``; a library import never changes this."""
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local_trusted, force=True)
+
+
+@contextlib.contextmanager
+def trusted_local_checkpoints(loaded: list):
+    """Within the context, mmengine loads local checkpoint files with
+    ``weights_only=False`` and appends each loaded checkpoint to ``loaded``;
+    its own loader of local files is back afterwards (for a library call,
+    such as :func:`mmdet_causal.visualization.detections.load_detector`,
+    that must not change the process)."""
+
+    def load(filename, map_location):
+        checkpoint = load_from_local_trusted(filename, map_location)
+        loaded.append(checkpoint)
+        return checkpoint
+
+    previous = CheckpointLoader._schemes.get('')  # mmengine's local loader
+    CheckpointLoader.register_scheme(prefixes='', loader=load, force=True)
+    try:
+        yield loaded
+    finally:
+        if previous is None:
+            CheckpointLoader._schemes.pop('', None)
+        else:
+            CheckpointLoader.register_scheme(
+                prefixes='', loader=previous, force=True)

@@ -16,39 +16,25 @@ from mmdet_causal.utils.tde import causal_bbox_heads
 
 
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
-    """Build a detector from a config and a local checkpoint, read once.
-
-    Ours store the class counts and mmengine's logs, which torch >= 2.6
-    loads only with ``weights_only=False``: the file is loaded so here (the
-    user named it), and mmengine's checkpoint loader is left as it is for
-    the rest of the process. The checkpoint's ``meta`` is kept as
-    ``model.checkpoint_meta`` (:func:`log_counts_for` reads it)."""
-    import warnings
-
+    """Build a detector from a config and a checkpoint with mmdet's
+    ``init_detector``, a local one read once with ``weights_only=False``
+    (ours store the class counts and mmengine's logs, which torch >= 2.6
+    loads only so; the user named the file) without changing mmengine's
+    checkpoint loader for the rest of the process. The checkpoint's
+    ``meta`` is kept as ``model.checkpoint_meta`` (:func:`log_counts_for`
+    reads it)."""
     from mmdet.apis import init_detector
     from mmdet.utils import register_all_modules
-    from mmengine.runner import load_state_dict
 
     import mmdet_causal  # noqa: F401 (registers the plugin's types)
-    from mmdet_causal.utils.checkpoint_compat import load_from_local_trusted
+    from mmdet_causal.utils.checkpoint_compat import trusted_local_checkpoints
     register_all_modules()
-    ckpt = load_from_local_trusted(checkpoint, map_location='cpu')
-    with warnings.catch_warnings(record=True) as caught:
-        model = init_detector(config, None, device='cpu')
-    for w in caught:  # without a checkpoint it names COCO's classes: not so
-        if 'checkpoint is None' not in str(w.message):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    load_state_dict(model, ckpt.get('state_dict', ckpt))
-    meta = ckpt.get('meta', {})
-    if 'dataset_meta' in meta:  # as init_detector reads it
-        model.dataset_meta.update({
-            k.lower(): v
-            for k, v in meta['dataset_meta'].items()
-        })
-    else:  # class_names() falls back on the config's classes
-        model.dataset_meta.pop('classes', None)
-    model.checkpoint_meta = meta
-    return model.to(device)
+    with trusted_local_checkpoints([]) as loaded:
+        model = init_detector(config, checkpoint, device=device)
+    # a remote checkpoint went through mmengine's own loaders
+    model.checkpoint_meta = loaded[0].get('meta', {}) if loaded else {}
+    model.checkpoint_file = checkpoint
+    return model
 
 
 def class_names(model) -> List[str]:
@@ -226,7 +212,9 @@ def log_counts_for(model,
     else:
         record = getattr(model, 'checkpoint_meta', {}).get(CHECKPOINT_KEY)
         if record is None:
+            source = getattr(model, 'checkpoint_file', 'the checkpoint')
             raise ValueError(
-                'the checkpoint holds no class counts: pass the training '
-                'annotation file (--class-counts) for NorCal')
+                f'{source} holds no class counts (or the model was not '
+                'loaded with load_detector): pass the training annotation '
+                'file (--class-counts) for NorCal')
     return norcal_log_counts(select_counts(record, count, class_names(model)))

@@ -200,6 +200,11 @@ class TestStrengthPanels(FigureToolsCase):
                 load_from_local)
         finally:
             trust_local_checkpoints()
+        # and the trusted one of tools/test.py, held before, is too
+        trusted = CheckpointLoader._get_checkpoint_loader(self.stock[1])
+        load_detector(*self.stock)
+        self.assertIs(
+            CheckpointLoader._get_checkpoint_loader(self.stock[1]), trusted)
         ckpt = torch.load(
             self.stock[1], map_location='cpu', weights_only=False)
         state = model.state_dict()

@@ -359,7 +359,7 @@ class DebiasSweepTestLoop(TestLoop):
         select = None
         if self.select_on is not None:
             self._log_pass(f'the selection set {self.select_on}',
-                           self.select_dataloader)
+                           self.select_dataloader, '')
             self._pass(
                 sweeper,
                 self.select_dataloader,
@@ -367,7 +367,7 @@ class DebiasSweepTestLoop(TestLoop):
                 call_hooks=False)
             select = self._evaluate(self.select_evaluators,
                                     len(self.select_dataloader.dataset))
-        self._log_pass('the test set', self.dataloader)
+        self._log_pass('the test set', self.dataloader, ', one inference')
         infer_start = time.perf_counter()
         # the cos statistics of the test pass
         with TDEProbe(causal_bbox_heads(model)) as probe:
@@ -383,8 +383,8 @@ class DebiasSweepTestLoop(TestLoop):
         selected = None if select is None else self._selected(select, test)
         if selected is not None:
             metrics.update(selected['test_metrics'])
-        self.cos_stats = probe.cos_stats(sync=True)  # on every rank; for
-        # tools/test.py --metrics-out
+        # on every rank; for tools/test.py --metrics-out
+        self.cos_stats = probe.cos_stats(sync=True)
         if is_main_process():
             timing['total_s'] = time.perf_counter() - start
             self._report(test, select, selected, sweeper, timing)
@@ -392,11 +392,12 @@ class DebiasSweepTestLoop(TestLoop):
         self.runner.call_hook('after_test')
         return metrics
 
-    def _log_pass(self, what: str, dataloader) -> None:
+    def _log_pass(self, what: str, dataloader, note: str) -> None:
+        """Say what a pass over ``dataloader`` is about to score."""
         names = ', '.join(s.name for s in self.settings)
         print_log(
             f'sweep: {len(self.settings)} strengths ({names}) on {what} '
-            f'({len(dataloader.dataset)} images), one inference',
+            f'({len(dataloader.dataset)} images){note}',
             logger='current')
 
     def _selected(self, select: dict, test: dict) -> dict:

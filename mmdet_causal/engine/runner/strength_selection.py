@@ -72,7 +72,7 @@ def check_select_metric(name: str, metrics: Sequence) -> None:
     if valid is None or f'{iou}_{column}' in valid:
         return
     hint = ''
-    if iou in IOU_TYPES and not any(v.startswith(iou + '_') for v in valid):
+    if iou in IOU_TYPES and not any(metric_parts(v)[0] == iou for v in valid):
         hint = f' (for {iou} metrics add the evaluation: --eval ... {iou})'
     raise ValueError(
         f'select_metric {name!r} is not among the evaluator\'s metrics{hint}; '
