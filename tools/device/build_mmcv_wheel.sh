@@ -32,11 +32,6 @@ if [ -z "${CUDA_HOME:-}" ]; then
     CUDA_HOME=$(dirname "$(dirname "${real:-$(readlink -f "$nvcc")}")")
 fi
 export CUDA_HOME
-# torch's CUDA libraries come as pip packages, their headers (cusparse.h,
-# cublas_v2.h, ...) under nvidia/cu13/include; a bare toolkit has none of them
-nv_inc=$("$PY" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "include"))' 2>/dev/null || true)
-[ -f "$nv_inc/cusparse.h" ] || { say "no cusparse.h under $nv_inc: install torch 2.11.0+cu130 from PyPI (make setup)"; exit 1; }
-export CPATH="$nv_inc${CPATH:+:$CPATH}"
 
 "$PY" - <<'EOF' || exit 1
 import sys, torch
@@ -57,6 +52,11 @@ if [ -z "$wheel" ] && [ "${1:-}" != "--check" ]; then
             -d "$BUILD" "onedl-mmcv==$VERSION"
         tar -xzf "$BUILD/onedl_mmcv-$VERSION.tar.gz" -C "$BUILD"
     fi
+    # torch's CUDA libraries come as pip packages, their headers (cusparse.h,
+    # cublas_v2.h, ...) under nvidia/cu13/include; a bare toolkit has none of them
+    nv_inc=$("$PY" -c 'import nvidia, os; print(os.path.join(list(nvidia.__path__)[0], "cu13", "include"))' 2>/dev/null || true)
+    [ -f "$nv_inc/cusparse.h" ] || { say "no cusparse.h under $nv_inc: install torch 2.11.0+cu130 from PyPI (make setup)"; exit 1; }
+    export CPATH="$nv_inc${CPATH:+:$CPATH}"
     say "building onedl-mmcv $VERSION with CUDA ops for sm_${ARCH/./} (CUDA_HOME=$CUDA_HOME; most of an hour on 2 cores; resumable)"
     start=$(date +%s)
     mkdir -p "$CACHE"
