@@ -87,9 +87,9 @@ def _image_ids(path: str) -> set:
 def _check_disjoint(select_on: str, select_ids: set, test_ann: str) -> None:
     """The selection set is not the test set (refused), nor shares images
     with it (warned: the choice is then partly tuned to the test set)."""
-    test_ids = _image_ids(test_ann)
-    if osp.realpath(select_on) == osp.realpath(test_ann) \
-            or select_ids == test_ids:
+    same_file = osp.realpath(select_on) == osp.realpath(test_ann)
+    test_ids = select_ids if same_file else _image_ids(test_ann)
+    if test_ids == select_ids:
         raise ValueError(
             f'select_on {select_on} is the test set ({test_ann}: the same '
             'images): a strength chosen on it is tuned to the numbers it '
