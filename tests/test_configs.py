@@ -30,6 +30,37 @@ TWINS = {
     'tiny/htc_r18_fpn_rfs_tiny-lvis.py',
     'htc_causal_lvis.py': 'htc/htc_r50_fpn_1x_lvis-v1.py',
 }
+# the recommended recipe, causal + RFS, for every LVIS detector
+LVIS_RFS = {
+    'htc/htc-causal_r50_fpn_sample1e-3_1x_lvis-v1.py':
+    'htc/htc_r50_fpn_sample1e-3_1x_lvis-v1.py',
+    'htc/htc-causal_r101_fpn_sample1e-3_20e_lvis-v1.py':
+    'htc/htc_r101_fpn_sample1e-3_20e_lvis-v1.py',
+    'cascade_rcnn/cascade-mask-rcnn-causal_r101_fpn_sample1e-3_20e_lvis-v1.py':
+    'cascade_rcnn/cascade-mask-rcnn_r101_fpn_sample1e-3_20e_lvis-v1.py',
+    'mask_rcnn/mask-rcnn-causal_r50_fpn_sample1e-3_1x_lvis-v1.py':
+    'mask_rcnn/mask-rcnn_r50_fpn_sample1e-3_1x_lvis-v1.py',
+}
+TWINS.update(LVIS_RFS)
+# RFS config -> its plain-sampling twin, and the repeat-factor threshold
+RFS = {
+    'tiny/htc_r18_fpn_rfs_tiny-lvis.py':
+    ('tiny/htc_r18_fpn_tiny-lvis.py', 100 / 192),
+    'tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py':
+    ('tiny/htc-causal_r18_fpn_tiny-lvis.py', 100 / 192),
+    'tiny/htc_r18_fpn_rfs_seesaw_tiny-lvis.py':
+    ('tiny/htc_r18_fpn_seesaw_tiny-lvis.py', 100 / 192),
+}
+for causal_rfs, stock_rfs in LVIS_RFS.items():
+    RFS[stock_rfs] = (stock_rfs.replace('_sample1e-3', ''), 1e-3)
+    RFS[causal_rfs] = (causal_rfs.replace('_sample1e-3', ''), 1e-3)
+# Seesaw config -> the stock config it changes the classifier of
+SEESAW = {
+    'tiny/htc_r18_fpn_seesaw_tiny-lvis.py': 'tiny/htc_r18_fpn_tiny-lvis.py',
+}
+for stock_rfs in LVIS_RFS.values():
+    SEESAW[stock_rfs.replace('_sample1e-3', '_seesaw-loss_sample1e-3')] = (
+        stock_rfs)
 
 
 def all_configs():
@@ -70,10 +101,15 @@ class TestConfigs(unittest.TestCase):
         self.assertEqual(causal, set(TWINS))
 
     def test_configs_load_and_build(self):
+        # an RFS twin has its plain twin's model: build each model once
+        built = {}
         for rel in all_configs():
             with self.subTest(config=rel):
                 cfg = load(rel)
-                model = MODELS.build(cfg.model)
+                key = repr(cfg.model.to_dict())
+                if key not in built:
+                    built[key] = MODELS.build(cfg.model)
+                model = built[key]
                 heads = model.roi_head.bbox_head
                 heads = list(heads) if hasattr(heads, '__len__') else [heads]
                 is_causal = [
@@ -107,47 +143,70 @@ class TestConfigs(unittest.TestCase):
                             'test_evaluator'):
                     self.assertEqual(c[key], s[key], key)
 
-    def test_rfs_configs_differ_from_stock_only_in_sampling(self):
-        # the long-tail study's RFS rows: the train set wrapped, nothing else
-        for rfs, plain in (('tiny/htc_r18_fpn_rfs_tiny-lvis.py',
-                            'tiny/htc_r18_fpn_tiny-lvis.py'),
-                           ('tiny/htc-causal_r18_fpn_rfs_tiny-lvis.py',
-                            'tiny/htc-causal_r18_fpn_tiny-lvis.py'),
-                           ('tiny/htc_r18_fpn_rfs_seesaw_tiny-lvis.py',
-                            'tiny/htc_r18_fpn_seesaw_tiny-lvis.py')):
+    def test_rfs_configs_differ_from_plain_only_in_sampling(self):
+        # the train set wrapped as mmdet's LVIS RFS configs do, nothing else
+        # (the LVIS Seesaw + RFS configs are their stock + RFS twins with
+        # another classifier, checked below)
+        self.assertEqual(
+            {
+                c
+                for c in all_configs()
+                if ('rfs' in c or 'sample1e-3' in c) and c not in SEESAW
+            }, set(RFS))
+        for rfs, (plain, threshold) in RFS.items():
             with self.subTest(config=rfs):
                 r, s = load(rfs).to_dict(), load(plain).to_dict()
                 wrapped = r['train_dataloader'].pop('dataset')
                 self.assertEqual(wrapped['type'], 'ClassBalancedDataset')
-                self.assertAlmostEqual(wrapped['oversample_thr'], 100 / 192)
+                self.assertAlmostEqual(wrapped['oversample_thr'], threshold)
                 self.assertEqual(wrapped['dataset'],
                                  s['train_dataloader'].pop('dataset'))
                 self.assertEqual(r, s)
 
-    def test_seesaw_config_differs_from_stock_only_in_classifier(self):
-        seesaw = load('tiny/htc_r18_fpn_seesaw_tiny-lvis.py').to_dict()
-        stock = load('tiny/htc_r18_fpn_tiny-lvis.py').to_dict()
-        heads = seesaw['model']['roi_head']['bbox_head']
-        self.assertEqual(len(heads), 3)
-        for head, ref in zip(heads, stock['model']['roi_head']['bbox_head']):
-            predictor = head.pop('cls_predictor_cfg')
-            self.assertEqual(predictor, dict(type='NormedLinear'))
-            # mmdet's LVIS temperature, under either line's spelling
-            layer = MODELS.build(
-                dict(predictor, in_features=4, out_features=3))
-            self.assertEqual(
-                getattr(layer, 'temperature',
-                        getattr(layer, 'tempearture', None)), 20)
-            self.assertEqual(
-                head.pop('loss_cls'),
-                dict(
-                    type='SeesawLoss',
-                    p=0.8,
-                    q=2.0,
-                    num_classes=ref['num_classes'],
-                    loss_weight=1.0))
-            ref.pop('loss_cls')
-        self.assertEqual(seesaw, stock)
+    def test_seesaw_configs_differ_from_stock_only_in_classifier(self):
+        self.assertEqual({c
+                          for c in all_configs() if 'seesaw' in c},
+                         set(SEESAW)
+                         | {'tiny/htc_r18_fpn_rfs_seesaw_tiny-lvis.py'})
+        for config, stock_config in SEESAW.items():
+            with self.subTest(config=config):
+                seesaw = load(config).to_dict()
+                stock = load(stock_config).to_dict()
+                heads = as_list(seesaw['model']['roi_head']['bbox_head'])
+                refs = as_list(stock['model']['roi_head']['bbox_head'])
+                self.assertEqual(
+                    len(heads), 1 if config.startswith('mask_rcnn/') else 3)
+                for head, ref in zip(heads, refs):
+                    self.assert_seesaw_head(head, ref)
+                self.assertEqual(seesaw, stock)
+
+    def assert_seesaw_head(self, head, ref):
+        """Pop the Seesaw classifier and loss of ``head`` (mmdet's LVIS
+        settings) and ``ref``'s loss, leaving what must be equal."""
+        predictor = head.pop('cls_predictor_cfg')
+        self.assertEqual(predictor, dict(type='NormedLinear'))
+        # mmdet's LVIS temperature, under either line's spelling
+        layer = MODELS.build(dict(predictor, in_features=4, out_features=3))
+        self.assertEqual(
+            getattr(layer, 'temperature', getattr(layer, 'tempearture', None)),
+            20)
+        self.assertEqual(
+            head.pop('loss_cls'),
+            dict(
+                type='SeesawLoss',
+                p=0.8,
+                q=2.0,
+                num_classes=ref['num_classes'],
+                loss_weight=1.0))
+        ref.pop('loss_cls')
+
+    def test_readme_lists_every_lvis_config(self):
+        # the tiny configs are the study's (docs/long_tail_study.md)
+        with open(osp.join(CONFIGS, '..', 'README.md')) as f:
+            readme = f.read()
+        for rel in all_configs():
+            if not rel.startswith('tiny/'):
+                self.assertIn(f'`configs/{rel}`', readme)
 
     def test_published_defaults_and_lvis_settings(self):
         cfg = load('htc_causal_lvis.py')
