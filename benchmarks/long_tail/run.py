@@ -45,6 +45,8 @@ ITERS = 1600
 CHECKPOINT_EVERY = 200
 #: the convergence curve tests every other checkpoint
 CURVE_EVERY = 400
+#: the generator's long-tailed presets, and where each is written
+DATA_PRESETS = {'longtail': 'long_tail', 'longtail2': 'long_tail2'}
 
 
 def parse_args():
@@ -85,7 +87,14 @@ def parse_args():
     parser.add_argument(
         '--data-root',
         help='an LVIS-format long-tailed set (default: the generator\'s '
-        'long-tail preset, written to data/long_tail)')
+        '--preset, written to data/long_tail or data/long_tail2)')
+    parser.add_argument(
+        '--preset',
+        choices=sorted(DATA_PRESETS),
+        default='longtail',
+        help='the generated set to study when --data-root is not given: '
+        'longtail (the study\'s set) or longtail2 (the second set: '
+        'flatter tail, more and smaller objects, more classes per shape)')
     parser.add_argument(
         '--ann-files',
         nargs=3,
@@ -147,11 +156,10 @@ def run(cmd, log_file):
 def study_data(args) -> StudyData:
     if args.data_root is None:
         from mmdet_causal.testing import PRESETS, generate_tiny_lvis
-        spec = PRESETS['longtail']
-        name = 'long_tail'
+        spec, name = PRESETS[args.preset], DATA_PRESETS[args.preset]
         if args.quick:
             spec = replace(spec, train_images=60, val_images_per_class=1)
-            name = 'long_tail_quick'
+            name += '_quick'
         args.data_root = osp.join(ROOT, 'data', name)
         generate_tiny_lvis(args.data_root, spec)
     root = osp.abspath(args.data_root)

@@ -352,6 +352,19 @@ class TestCacheAndConfigs(unittest.TestCase):
         with self.assertRaisesRegex(FileNotFoundError, 'lvis_heldout_split'):
             data.check()
 
+    def test_preset_picks_the_generated_set(self):
+        from mmdet_causal.testing import PRESETS, class_names
+        with tempfile.TemporaryDirectory() as tmp, \
+                mock.patch.object(study_run, 'ROOT', tmp), \
+                mock.patch.object(sys, 'argv', [
+                    'run.py', '--quick', '--preset', 'longtail2']):
+            data = study_run.study_data(study_run.parse_args())
+            self.assertEqual(data.data_root,
+                             osp.join(tmp, 'data', 'long_tail2_quick'))
+            names = [c['name'] for c in data.categories()]
+        self.assertEqual(names, class_names(PRESETS['longtail2']))
+        self.assertNotEqual(names, class_names(PRESETS['longtail']))
+
     def test_interrupted_study_resumes_where_it_stopped(self):
         """Runs finished before an interruption are not made again; the
         results are written from the cache plus the new runs."""

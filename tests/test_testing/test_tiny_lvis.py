@@ -1,4 +1,5 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
+import collections
 import hashlib
 import json
 import os
@@ -202,6 +203,49 @@ class TestTinyLVIS(unittest.TestCase):
             sum(c['frequency'] == 'r' for c in cats),
             len(cats) // 2)
 
+    def test_second_long_tail_set_differs_where_long_tails_care(self):
+        """The second set's statistics, counted from its files against the
+        study's set: a flatter tail, more and smaller objects per image,
+        more classes per shape."""
+
+        def statistics(preset):
+            with tempfile.TemporaryDirectory() as tmp:
+                paths = generate_tiny_lvis(
+                    tmp, PRESETS[preset], write_images=False)
+                splits = {}
+                for split in ('train', 'heldout'):
+                    with open(paths[split]) as f:
+                        splits[split] = json.load(f)
+            # the groups come from every drawn train image, held-out ones
+            # included (LVIS's thresholds: <= 10, <= 100 images)
+            images = collections.defaultdict(set)
+            anns = splits['train']['annotations'] + splits['heldout'][
+                'annotations']
+            for ann in anns:
+                images[ann['category_id']].add(ann['image_id'])
+            cats = splits['train']['categories']
+            groups = collections.Counter(
+                'r' if len(images[c['id']]) <=
+                10 else 'c' if len(images[c['id']]) <= 100 else 'f'
+                for c in cats)
+            self.assertEqual(groups,
+                             collections.Counter(c['frequency'] for c in cats))
+            num_images = len(splits['train']['images']) + len(
+                splits['heldout']['images'])
+            shapes = collections.Counter(c['name'].split('_')[1] for c in cats)
+            return dict(
+                groups=dict(groups),
+                per_image=len(anns) / num_images,
+                median_area=float(np.median([a['area'] for a in anns])),
+                per_shape=sorted(set(shapes.values())))
+
+        first, second = statistics('longtail'), statistics('longtail2')
+        self.assertEqual(first['groups'], dict(r=36, c=9, f=3))
+        self.assertEqual(second['groups'], dict(r=17, c=25, f=6))
+        self.assertGreater(second['per_image'], 1.5 * first['per_image'])
+        self.assertLess(second['median_area'], 0.5 * first['median_area'])
+        self.assertEqual((first['per_shape'], second['per_shape']), ([6], [8]))
+
     def test_cover_every_class(self):
         from mmdet_causal.testing.tiny_lvis import _cover_every_class
         drawn = [[0, 0], [0, 1], [0], [1]]
@@ -225,6 +269,8 @@ class TestTinyLVIS(unittest.TestCase):
             TinyLVISSpec(num_classes=0)
         with self.assertRaisesRegex(ValueError, 'min_object'):
             TinyLVISSpec(min_object=0.5, max_object=0.2)
+        with self.assertRaisesRegex(ValueError, "'diagonal' or 'rows'"):
+            TinyLVISSpec(class_grid='columns')
 
     def test_tiny_config_class_names_match_generator(self):
         from mmengine.config import Config

@@ -4,7 +4,7 @@
 Prints the train, held-out and val splits, per frequency group.
 
     python tools/misc/make_tiny_lvis.py [--out data/tiny_lvis]
-        [--preset tiny|longtail] [--seed 0] [--force]
+        [--preset tiny|longtail|longtail2] [--seed 0] [--force]
 """
 import argparse
 import json
