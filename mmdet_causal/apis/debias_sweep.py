@@ -43,7 +43,7 @@ from mmdet_causal.models.utils.tde_probe import TDEProbe
 from mmdet_causal.utils.tde import stage_bbox_heads
 
 # The RoI heads whose predict path the sweep reproduces, tested in
-# tests/test_apis/test_alpha_sweep.py. Exact types: a subclass may override
+# tests/test_apis/test_debias_sweep.py. Exact types: a subclass may override
 # predict, predict_bbox, _refine_roi or rescore masks (Mask Scoring,
 # PointRend, Grid, Trident, SCNet, Sparse), which the sweep would not do.
 SUPPORTED_ROI_HEADS = (StandardRoIHead, CascadeRoIHead,
@@ -157,9 +157,7 @@ def _to_samples(data_samples, results_list):
     ``pred_instances``."""
     samples = []
     for ds, res in zip(data_samples, results_list):
-        sample = DetDataSample(metainfo=ds.metainfo)
-        for key in ds.keys():
-            setattr(sample, key, getattr(ds, key))
+        sample = ds.new()  # metainfo copied, data fields shared
         sample.pred_instances = res
         samples.append(sample)
     return samples
@@ -167,11 +165,8 @@ def _to_samples(data_samples, results_list):
 
 def _instances(bboxes, labels) -> InstanceData:
     """Boxes to send through the mask head or to paste (scores of 1)."""
-    res = InstanceData()
-    res.bboxes = bboxes
-    res.labels = labels
-    res.scores = bboxes.new_ones((len(bboxes), ))
-    return res
+    return InstanceData(
+        bboxes=bboxes, labels=labels, scores=bboxes.new_ones((len(bboxes), )))
 
 
 class Strength(NamedTuple):

@@ -77,7 +77,7 @@ def _check_input(lvis: dict, fraction: float, min_train_images: int) -> None:
                 '"frequency" first')
 
 
-def _recount(categories, annotations) -> list:
+def recount_categories(categories, annotations) -> list:
     """Copies of ``categories`` with ``image_count``/``instance_count``
     counted from ``annotations``; every other field (``frequency`` first of
     all) kept as it is."""
@@ -150,7 +150,7 @@ def carve_heldout_split(lvis: dict,
             licenses=lvis.get('licenses', []),
             images=[img for img in lvis['images'] if keep(img['id'])],
             annotations=anns,
-            categories=_recount(lvis['categories'], anns))
+            categories=recount_categories(lvis['categories'], anns))
         splits.append(split)
     return splits[0], splits[1]
 

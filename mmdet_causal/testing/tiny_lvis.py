@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..datasets.lvis_heldout import carve_heldout_split
+from ..datasets.lvis_heldout import carve_heldout_split, recount_categories
 
 SHAPES = ('square', 'triangle', 'diamond', 'hexagon', 'star', 'cross',
           'circle', 'arrow')
@@ -398,27 +398,21 @@ def _make_split(split: str, image_classes: List[List[int]], first_id: int,
     return images, annotations
 
 
-def _categories(names, train_images, train_anns) -> List[dict]:
-    image_sets = {c + 1: set() for c in range(len(names))}
-    instances = {c + 1: 0 for c in range(len(names))}
-    for ann in train_anns:
-        image_sets[ann['category_id']].add(ann['image_id'])
-        instances[ann['category_id']] += 1
-    cats = []
-    for c, name in enumerate(names):
-        n_img = len(image_sets[c + 1])
-        freq = ('r' if n_img <= RARE_MAX_IMAGES else
-                'c' if n_img <= COMMON_MAX_IMAGES else 'f')
-        cats.append({
-            'id': c + 1,
-            'name': name,
-            'synset': f'{name}.n.01',
-            'synonyms': [name],
-            'def': f'a {name.replace("_", " ")}',
-            'frequency': freq,
-            'image_count': n_img,
-            'instance_count': instances[c + 1],
-        })
+def _categories(names, train_anns) -> List[dict]:
+    """The categories with their counts in ``train_anns`` and LVIS's
+    frequency groups from the image counts."""
+    cats = recount_categories([{
+        'id': c + 1,
+        'name': name,
+        'synset': f'{name}.n.01',
+        'synonyms': [name],
+        'def': f'a {name.replace("_", " ")}',
+        'frequency': None,
+    } for c, name in enumerate(names)], train_anns)
+    for cat in cats:
+        n_img = cat['image_count']
+        cat['frequency'] = ('r' if n_img <= RARE_MAX_IMAGES else
+                            'c' if n_img <= COMMON_MAX_IMAGES else 'f')
     return cats
 
 
@@ -471,7 +465,7 @@ def generate_tiny_lvis(out_dir: str,
     # all drawn train images play the official LVIS train: they fix the
     # frequency groups (and val's counts) before the held-out split is
     # carved from them
-    cats = _categories(names, train_imgs, train_anns)
+    cats = _categories(names, train_anns)
     splits = dict(
         train=_lvis_dict(train_imgs, train_anns, cats),
         val=_lvis_dict(val_imgs, val_anns, cats))

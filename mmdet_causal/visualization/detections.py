@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from mmengine.dataset import Compose
 
 from mmdet_causal.apis.debias_sweep import Strength
-from mmdet_causal.models.utils.norcal import last_bbox_head, norcal_calibration
+from mmdet_causal.models.utils.norcal import norcal_calibration
 from mmdet_causal.models.utils.strength import check_alpha
-from mmdet_causal.utils.tde import causal_bbox_heads
+from mmdet_causal.utils.tde import causal_bbox_heads, stage_bbox_heads
 
 
 def load_detector(config: str, checkpoint: str, device: str = 'cpu'):
@@ -115,7 +115,7 @@ def capture_roi_scores(model):
     stage average, so the probabilities are those the detections were
     scored with.
     """
-    head = last_bbox_head(model)
+    head = stage_bbox_heads(model)[-1]
     if '_predict_by_feat_single' in vars(head):
         raise RuntimeError('the box head is already being captured')
     single = head._predict_by_feat_single

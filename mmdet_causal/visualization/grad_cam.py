@@ -12,10 +12,10 @@ cascade's stage average, TDE or NorCal, as the detection was scored). With
 upsampled to the image. By default the level is the FPN output that the
 RoI extractor pools this RoI from (``layer='auto'``).
 
-Why not the ``grad-cam`` package: see the README (its detection support
+Why not the ``grad-cam`` package (docs/figures.md): its detection support
 expects torchvision's output contract and adds the box IoU to the score;
 it would bring torchvision, scikit-learn and a second OpenCV build to a
-CPU install for the two lines above).
+CPU install for the two lines above.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union

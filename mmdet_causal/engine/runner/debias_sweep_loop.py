@@ -251,11 +251,9 @@ class DebiasSweepTestLoop(TestLoop):
                         m['ann_file'] = None
                 evaluator = self.runner.build_evaluator(cfg)
                 for metric, metric0 in zip(evaluator.metrics, first.metrics):
-                    for attr in _GT_ATTRS:
+                    for attr in (*_GT_ATTRS, 'ann_file'):
                         if getattr(metric0, attr, None) is not None:
                             setattr(metric, attr, getattr(metric0, attr))
-                    if getattr(metric0, 'ann_file', None) is not None:
-                        metric.ann_file = metric0.ann_file
             if dataset_meta is not None:
                 evaluator.dataset_meta = dataset_meta
             evaluators[setting] = evaluator

@@ -26,6 +26,7 @@ from typing import Iterable
 
 import torch
 import torch.distributed as dist
+from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from torch import nn
 from torch.optim.optimizer import (register_optimizer_step_post_hook,
@@ -96,12 +97,6 @@ def _count_unclaimed(head: nn.Module) -> None:
             level=logging.WARNING)
 
 
-def _world_size() -> int:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
 @torch.no_grad()
 def apply_embed_updates(heads: Iterable[nn.Module]) -> None:
     """Move every head's average by its pending statistics (those of its
@@ -122,7 +117,7 @@ def apply_embed_updates(heads: Iterable[nn.Module]) -> None:
         stats[i] = torch.where(
             torch.isfinite(stats[i]).all(), stats[i],
             torch.zeros_like(stats[i]))
-    if synced and _world_size() > 1:
+    if synced and get_world_size() > 1:
         flat = torch.cat([stats[i] for i in synced])
         dist.all_reduce(flat)
         for i, part in zip(synced,

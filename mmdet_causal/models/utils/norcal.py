@@ -90,13 +90,6 @@ def check_softmax_head(bbox_head: nn.Module) -> None:
             'CrossEntropyLoss (use_sigmoid=False) instead')
 
 
-def last_bbox_head(model: nn.Module) -> nn.Module:
-    """The box head whose ``predict_by_feat`` makes the detections."""
-    model = getattr(model, 'module', model)
-    bbox_head = model.roi_head.bbox_head
-    return bbox_head[-1] if isinstance(bbox_head, nn.ModuleList) else bbox_head
-
-
 @contextlib.contextmanager
 def norcal_calibration(model: nn.Module, log_counts: Tensor, gamma: float):
     """Within the context, ``model.predict`` (and ``test_step``) returns
@@ -122,8 +115,11 @@ def norcal_calibration(model: nn.Module, log_counts: Tensor, gamma: float):
         >>> with norcal_calibration(model, norcal_log_counts(counts), 0.6):
         ...     results = inference_detector(model, 'demo.jpg')
     """
+    # mmdet_causal.utils imports this package: import it here, not above
+    from mmdet_causal.utils.tde import stage_bbox_heads
     gamma = check_gamma(gamma)
-    head = last_bbox_head(model)
+    # the head whose predict_by_feat makes the detections
+    head = stage_bbox_heads(model)[-1]
     check_softmax_head(head)
     if 'predict_by_feat' in vars(head):
         raise RuntimeError('predict_by_feat of the last box head is already '
