@@ -1,0 +1,226 @@
+# Copyright (c) mmdet-causal contributors. All rights reserved.
+"""The schedule question: the study's ranking at two budgets side by side,
+every model's seed-0 curve, and the slope of each curve's last quarter.
+
+Reads the run records of two ``run.py --out`` folders (their ``runs/``),
+aggregates each row over the seeds its model has there (a study still
+running shows how many), and writes one table and one figure::
+
+    python benchmarks/long_tail/schedule.py benchmarks/long_tail \\
+        benchmarks/long_tail/study_6400 \\
+        --md benchmarks/long_tail/study_schedule.md \\
+        --json benchmarks/long_tail/study_schedule.json \\
+        --png benchmarks/long_tail/study_schedule.png
+
+A row's *rank* counts the rows ahead of it by more than twice the spread
+(the larger of the two standard deviations), plus one: rows that the seeds
+cannot tell apart share a rank, and with one seed (no spread) every row is
+rank 1. The *slope* is the change of val AP over a curve's last quarter (the
+last tested checkpoint at or before three quarters of the budget, where the
+learning rate drops by 10, to the end), in AP points per 1000 iterations.
+"""
+import argparse
+import glob
+import json
+import math
+import os.path as osp
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+HERE = osp.dirname(osp.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import study  # noqa: E402
+
+#: what the ranking and the slopes are read from
+COLUMN = 'bbox_AP'
+SHOWN = ('bbox_AP', 'bbox_APr', 'segm_AP')
+
+
+def load_records(study_dir: str) -> Tuple[int, Dict[Tuple[str, int], dict]]:
+    """The budget and ``{(model, seed): record}`` of a study's run cache."""
+    records, budgets = {}, set()
+    for path in sorted(glob.glob(osp.join(study_dir, 'runs', '*.json'))):
+        with open(path) as f:
+            record = json.load(f)
+        records[(record['model'], record['seed'])] = record
+        budgets.add(record['inputs']['iters'])
+    if len(budgets) != 1:
+        raise ValueError(
+            f'{study_dir}/runs holds {"no" if not budgets else "mixed"} '
+            f'budgets {sorted(budgets)}: give one run.py --out folder per '
+            'budget')
+    return budgets.pop(), records
+
+
+def table_at(records: Dict[Tuple[str, int], dict]) -> Dict[str, dict]:
+    """``study.aggregate`` of every row whose model has a record, over the
+    seeds it has (``seeds`` in each entry)."""
+    table = {}
+    for row in study.ROWS:
+        seeds = sorted(s for (m, s) in records if m == row[1])
+        if seeds:
+            table[row[0]] = dict(
+                study.aggregate(records, [row], seeds)[row[0]], seeds=seeds)
+    return table
+
+
+def ranks(table: Dict[str, dict], column: str = COLUMN) -> Dict[str, int]:
+    """One plus the number of rows ahead by more than twice the spread."""
+    cells = {row: entry['cells'][column] for row, entry in table.items()}
+
+    def ahead(a: dict, b: dict) -> bool:
+        spread = max(a['std'], b['std'])
+        return not math.isnan(spread) and a['mean'] - b['mean'] > 2 * spread
+
+    return {
+        row: 1 + sum(ahead(other, cell) for other in cells.values())
+        for row, cell in cells.items()
+    }
+
+
+def last_quarter_slope(points: Sequence[dict],
+                       budget: int,
+                       column: str = COLUMN) -> Optional[float]:
+    """AP points per 1000 iterations from the last point at or before
+    three quarters of ``budget`` to the end; None without such a point."""
+    start = [p for p in points if p['iter'] <= 0.75 * budget]
+    if not start or points[-1]['iter'] != budget:
+        return None
+    a, b = start[-1], points[-1]
+    rise = 100 * (
+        b['metrics'][f'lvis/{column}'] - a['metrics'][f'lvis/{column}'])
+    return 1000 * rise / (b['iter'] - a['iter'])
+
+
+def curves(records: Dict[Tuple[str, int], dict],
+           seed: int = 0) -> Dict[str, List[dict]]:
+    """Each model's curve of ``seed`` (final checkpoint included), for the
+    models that tested intermediate checkpoints."""
+    return {
+        model: study.curve_points(record)
+        for (model, s), record in sorted(records.items())
+        if s == seed and record.get('curve')
+    }
+
+
+def summarise(study_dirs: Sequence[str]) -> dict:
+    """Per budget: the table, the ranks and every curve's slope."""
+    out = {}
+    for study_dir in study_dirs:
+        budget, records = load_records(study_dir)
+        if budget in out:
+            raise ValueError(f'two folders hold the {budget}-iteration study')
+        table = table_at(records)
+        model_curves = curves(records)
+        out[budget] = dict(
+            study_dir=study_dir,
+            table=table,
+            ranks=ranks(table),
+            curves=model_curves,
+            slopes={
+                model: {
+                    c: last_quarter_slope(points, budget, c)
+                    for c in SHOWN
+                }
+                for model, points in model_curves.items()
+            })
+    return dict(sorted(out.items()))
+
+
+def fmt(cell: dict) -> str:
+    if math.isnan(cell['std']):
+        return f'{cell["mean"]:.1f}'
+    return f'{cell["mean"]:.1f} ± {cell["std"]:.1f}'
+
+
+def markdown(summary: dict) -> str:
+    budgets = list(summary)
+    head = ' | '.join(f'{b} it.: {COLUMN} (seeds) | rank' for b in budgets)
+    lines = [f'| row | {head} |', '|---|' + '---|---|' * len(budgets)]
+    for row, *_ in study.ROWS:
+        cells = []
+        for b in budgets:
+            entry = summary[b]['table'].get(row)
+            if entry is None:
+                cells += ['not run yet', '']
+                continue
+            cells += [
+                f'{fmt(entry["cells"][COLUMN])} ({len(entry["seeds"])})',
+                str(summary[b]['ranks'][row])
+            ]
+        lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
+    lines += [
+        '', '| budget | model (seed 0) | ' +
+        ' | '.join(f'{c} at the end | last-quarter slope'
+                   for c in SHOWN) + ' |',
+        '|---|---|' + '---|---|' * len(SHOWN)
+    ]
+    for b in budgets:
+        for model, points in summary[b]['curves'].items():
+            cells = []
+            for c in SHOWN:
+                slope = summary[b]['slopes'][model][c]
+                cells += [
+                    f'{100 * points[-1]["metrics"][f"lvis/{c}"]:.1f}',
+                    '' if slope is None else f'{slope:+.2f} / 1000 it.'
+                ]
+            lines.append(f'| {b} | {model} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def figure(summary: dict, path: str) -> None:
+    """Val bbox AP and APr of every curve against iterations: one colour per
+    model, one line style per budget."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from mmdet_causal.visualization.figures import save_png
+    models = [m for m in study.CURVE_STRENGTH]
+    colours = dict(zip(models, plt.get_cmap('tab10').colors))
+    styles = ['--s', '-o', ':^']
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, column in zip(axes, ('bbox_AP', 'bbox_APr')):
+        for k, (budget, entry) in enumerate(summary.items()):
+            for model, points in entry['curves'].items():
+                ax.plot([p['iter'] for p in points],
+                        [100 * p['metrics'][f'lvis/{column}'] for p in points],
+                        styles[k % len(styles)],
+                        color=colours.get(model),
+                        ms=3,
+                        label=f'{model}, {budget} it.')
+        ax.set_xlabel('training iterations')
+        ax.set_ylabel(f'val {column.replace("_", " ")} (%)')
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=6, ncol=2)
+    fig.suptitle(
+        'seed-0 curves of every model (lr x0.1 at 3/4 of a budget)',
+        fontsize=10)
+    fig.tight_layout()
+    save_png(fig, path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('study_dirs', nargs='+', help='run.py --out folders')
+    parser.add_argument('--md', help='write the tables here')
+    parser.add_argument('--json', help='write the summary here')
+    parser.add_argument('--png', help='write the curves here')
+    args = parser.parse_args(argv)
+    summary = summarise(args.study_dirs)
+    text = markdown(summary)
+    if args.md:
+        with open(args.md, 'w') as f:
+            f.write(text + '\n')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(summary, f, indent=1, sort_keys=True)
+    if args.png:
+        figure(summary, args.png)
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
