@@ -2,7 +2,7 @@
 # project-local environment of the stack first (tools/bootstrap.sh,
 # idempotent): STACK=onedl (the default: the maintained fork of the
 # OpenMMLab 3.x line, Python 3.12, numpy 2, torch 2.11) or STACK=upstream
-# (OpenMMLab's mmcv 2.1 / mmdet 3.3, Python 3.11, numpy 1), each in its own
+# (OpenMMLab's mmcv 2.1 / mmdet 3.3, Python 3.11, numpy 2), each in its own
 # virtual environment, e.g. `make test STACK=upstream`.
 STACK ?= onedl
 VENV ?= .venv-$(STACK)

@@ -6,7 +6,7 @@
 # second run takes seconds. Used by `make demo`, `make test` and `.ci/run`.
 #
 #   STACK=upstream  OpenMMLab's own mmengine 0.10.7, mmcv 2.1.0, mmdet 3.3.0
-#                   on Python 3.11, torch 2.13.0 (CPU), numpy 1.26;
+#                   on Python 3.11, torch 2.13.0 (CPU), numpy 2;
 #   STACK=onedl     the maintained fork (onedl-mmengine 0.10.12, onedl-mmcv
 #                   2.3.6, onedl-mmdetection 3.5.1) on Python 3.12,
 #                   torch 2.11.0 (the GPU machine's), numpy 2.
