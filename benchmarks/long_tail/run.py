@@ -375,6 +375,7 @@ def prune_checkpoints(work_dir, keep):
 
 
 def machine():
+    import numpy
     import torch
 
     from mmdet_causal.utils.machine import cpu_name
@@ -382,6 +383,7 @@ def machine():
         cpu=cpu_name(),
         cores=os.cpu_count(),
         torch=torch.__version__,
+        numpy=numpy.__version__,
         threads=torch.get_num_threads(),
         python=platform.python_version())
 

@@ -12,12 +12,16 @@ running shows how many), and writes one table and one figure::
         --json benchmarks/long_tail/study_schedule.json \\
         --png benchmarks/long_tail/study_schedule.png
 
-A row's *rank* counts the rows ahead of it by more than twice the spread
-(the larger of the two standard deviations), plus one: rows that the seeds
-cannot tell apart share a rank, and with one seed (no spread) every row is
-rank 1. The *slope* is the change of val AP over a curve's last quarter (the
-last tested checkpoint at or before three quarters of the budget, where the
-learning rate drops by 10, to the end), in AP points per 1000 iterations.
+A row's *rank* is one plus the number of rows ahead of it beyond twice the
+spread, over the seeds both rows have: for two strengths of one trained
+model the spread of their per-seed differences (paired by seed, as
+``study.compare`` pairs them), otherwise the larger of the two standard
+deviations. Rows the seeds cannot tell apart share a rank; with fewer than
+two shared seeds nothing is ahead. A curve's *slope* over a quarter of the
+budget is the change of val AP from the last tested checkpoint at or before
+the quarter's start to its end, in AP points per 1000 iterations: the last
+quarter starts where the learning rate drops by 10 (so it holds that drop),
+the third is the last stretch at the full learning rate.
 """
 import argparse
 import glob
@@ -66,28 +70,43 @@ def table_at(records: Dict[Tuple[str, int], dict]) -> Dict[str, dict]:
 
 
 def ranks(table: Dict[str, dict], column: str = COLUMN) -> Dict[str, int]:
-    """One plus the number of rows ahead by more than twice the spread."""
-    cells = {row: entry['cells'][column] for row, entry in table.items()}
+    """One plus the number of rows ahead beyond twice the spread (see the
+    module's docstring)."""
 
-    def ahead(a: dict, b: dict) -> bool:
-        spread = max(a['std'], b['std'])
-        return not math.isnan(spread) and a['mean'] - b['mean'] > 2 * spread
+    def per_seed(row: str) -> Dict[int, float]:
+        entry = table[row]
+        return dict(zip(entry['seeds'], entry['cells'][column]['seeds']))
+
+    def ahead(a: str, b: str) -> bool:
+        va, vb = per_seed(a), per_seed(b)
+        shared = sorted(set(va) & set(vb))
+        if len(shared) < 2:
+            return False
+        xa, xb = [va[s] for s in shared], [vb[s] for s in shared]
+        if table[a]['model'] == table[b]['model']:
+            mean, std = study.mean_std([x - y for x, y in zip(xa, xb)])
+            return mean > 2 * std
+        (mean_a, std_a), (mean_b, std_b) = map(study.mean_std, (xa, xb))
+        return mean_a - mean_b > 2 * max(std_a, std_b)
 
     return {
-        row: 1 + sum(ahead(other, cell) for other in cells.values())
-        for row, cell in cells.items()
+        row: 1 + sum(ahead(other, row) for other in table if other != row)
+        for row in table
     }
 
 
-def last_quarter_slope(points: Sequence[dict],
-                       budget: int,
-                       column: str = COLUMN) -> Optional[float]:
-    """AP points per 1000 iterations from the last point at or before
-    three quarters of ``budget`` to the end; None without such a point."""
-    start = [p for p in points if p['iter'] <= 0.75 * budget]
-    if not start or points[-1]['iter'] != budget:
+def quarter_slope(points: Sequence[dict],
+                  budget: int,
+                  quarter: int = 4,
+                  column: str = COLUMN) -> Optional[float]:
+    """AP points per 1000 iterations over quarter ``quarter`` (1-4) of
+    ``budget``; None without a point at its end and one at or before its
+    start."""
+    start = [p for p in points if p['iter'] <= (quarter - 1) * budget / 4]
+    end = [p for p in points if p['iter'] == quarter * budget / 4]
+    if not start or not end:
         return None
-    a, b = start[-1], points[-1]
+    a, b = start[-1], end[0]
     rise = 100 * (
         b['metrics'][f'lvis/{column}'] - a['metrics'][f'lvis/{column}'])
     return 1000 * rise / (b['iter'] - a['iter'])
@@ -120,8 +139,9 @@ def summarise(study_dirs: Sequence[str]) -> dict:
             curves=model_curves,
             slopes={
                 model: {
-                    c: last_quarter_slope(points, budget, c)
+                    f'{c}, quarter {q}': quarter_slope(points, budget, q, c)
                     for c in SHOWN
+                    for q in (3, 4)
                 }
                 for model, points in model_curves.items()
             })
@@ -152,7 +172,7 @@ def markdown(summary: dict) -> str:
         lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
     lines += [
         '', '| budget | model (seed 0) | ' +
-        ' | '.join(f'{c} at the end | last-quarter slope'
+        ' | '.join(f'{c} at the end | slope, 3rd / last quarter'
                    for c in SHOWN) + ' |',
         '|---|---|' + '---|---|' * len(SHOWN)
     ]
@@ -160,13 +180,29 @@ def markdown(summary: dict) -> str:
         for model, points in summary[b]['curves'].items():
             cells = []
             for c in SHOWN:
-                slope = summary[b]['slopes'][model][c]
+                slopes = [
+                    summary[b]['slopes'][model][f'{c}, quarter {q}']
+                    for q in (3, 4)
+                ]
                 cells += [
                     f'{100 * points[-1]["metrics"][f"lvis/{c}"]:.1f}',
-                    '' if slope is None else f'{slope:+.2f} / 1000 it.'
+                    ' / '.join('-' if v is None else f'{v:+.1f}'
+                               for v in slopes)
                 ]
             lines.append(f'| {b} | {model} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Slopes in AP points per 1000 iterations.']
     return '\n'.join(lines)
+
+
+def finite(obj):
+    """``obj`` with NaN as None, for strict JSON."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
 
 
 def figure(summary: dict, path: str) -> None:
@@ -216,7 +252,8 @@ def main(argv=None):
             f.write(text + '\n')
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump(summary, f, indent=1, sort_keys=True)
+            json.dump(
+                finite(summary), f, indent=1, sort_keys=True, allow_nan=False)
     if args.png:
         figure(summary, args.png)
     print(text)

@@ -417,8 +417,16 @@ def _categories(names, train_anns) -> List[dict]:
 
 
 def _spec_record(spec: TinyLVISSpec) -> dict:
-    """What ``spec.json`` holds: the spec and the generator's version."""
-    return dict(asdict(spec), generator_version=GENERATOR_VERSION)
+    """What ``spec.json`` holds: the spec and the generator's version.
+
+    A field added after a version holds only where it differs from its
+    default (``class_grid``), so that a dataset generated before it is
+    still up to date and never rewritten under a reader.
+    """
+    record = dict(asdict(spec), generator_version=GENERATOR_VERSION)
+    if record['class_grid'] == 'diagonal':
+        del record['class_grid']
+    return record
 
 
 def generate_tiny_lvis(out_dir: str,

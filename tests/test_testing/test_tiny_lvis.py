@@ -88,6 +88,23 @@ class TestTinyLVIS(unittest.TestCase):
         with open(paths['train']) as f:
             self.assertEqual(json.load(f), self.train)
 
+    def test_a_dataset_from_before_class_grid_is_not_rewritten(self):
+        # the default grid is recorded as before the field existed, so a
+        # dataset made then (the running study's) is up to date
+        from dataclasses import replace
+        root = osp.join(self.tmp.name, 'grid')
+        paths = generate_tiny_lvis(root, SMALL, write_images=False)
+        spec_file = osp.join(root, 'annotations', 'spec.json')
+        with open(spec_file) as f:
+            self.assertNotIn('class_grid', json.load(f))
+        mtime = os.stat(paths['train']).st_mtime_ns
+        # another grid is another dataset
+        generate_tiny_lvis(
+            root, replace(SMALL, class_grid='rows'), write_images=False)
+        with open(spec_file) as f:
+            self.assertEqual(json.load(f)['class_grid'], 'rows')
+        self.assertNotEqual(os.stat(paths['train']).st_mtime_ns, mtime)
+
     def test_lvis_api_loads_and_fields(self):
         for split in ('train', 'heldout', 'val'):
             api = LVIS(self.paths[split])
