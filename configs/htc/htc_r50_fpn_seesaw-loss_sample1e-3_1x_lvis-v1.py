@@ -1,20 +1,13 @@
-# HTC R50 with Seesaw loss and repeat factor sampling: the stock + RFS twin
-# with the classifier and its loss changed in every box stage, as in
-# mmdet's LVIS Seesaw configs (seesaw_loss/*_seesaw-loss_sample1e-3-*): a
-# NormedLinear classifier at temperature 20 (its default, not named: the
-# keyword is spelt `tempearture` in mmdet 3.3, `temperature` in the fork)
-# and SeesawLoss p=0.8, q=2.0.
-_base_ = './htc_r50_fpn_sample1e-3_1x_lvis-v1.py'
+# HTC R50 with Seesaw loss and repeat factor sampling, 1x: the stock + RFS
+# twin with mmdet's LVIS Seesaw classifier in every box stage
+# (configs/_base_/seesaw_head.py).
+_base_ = ['./htc_r50_fpn_sample1e-3_1x_lvis-v1.py', '../_base_/seesaw_head.py']
 
 model = dict(
     roi_head=dict(bbox_head=[
         dict(
             head,
-            cls_predictor_cfg=dict(type='NormedLinear'),
-            loss_cls=dict(
-                type='SeesawLoss',
-                p=0.8,
-                q=2.0,
-                num_classes=head.num_classes,
-                loss_weight=1.0)) for head in _base_.model.roi_head.bbox_head
+            cls_predictor_cfg=_base_.seesaw_cls_predictor,
+            loss_cls=dict(_base_.seesaw_loss, num_classes=head.num_classes))
+        for head in _base_.model.roi_head.bbox_head
     ]))
