@@ -19,7 +19,7 @@ import argparse
 import json
 import os.path as osp
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -28,6 +28,7 @@ from study import CURVE_MODELS, RunCache, curve_points  # noqa: E402
 
 #: the columns the table and figure show
 SHOWN = ('bbox_AP', 'bbox_APr', 'segm_AP')
+TITLE = "convergence of seed 0: the study's schedule and longer ones"
 
 
 def load_curves(study_dirs: Sequence[str],
@@ -88,15 +89,19 @@ def markdown(schedules: Dict[int, Dict[str, List[dict]]]) -> str:
     return '\n'.join(lines)
 
 
-def figure(schedules: Dict[int, Dict[str, List[dict]]], path: str) -> None:
-    """Val bbox AP and APr against iterations: one colour per model, one
-    line style per schedule, each schedule's learning-rate step marked."""
+def figure(schedules: Dict[int, Dict[str, List[dict]]],
+           path: str,
+           colours: Optional[Dict[str, object]] = None,
+           title: str = TITLE) -> None:
+    """Val bbox AP and APr against iterations: one colour per model (the
+    curve models' by default), one line style per schedule, each schedule's
+    learning-rate step marked."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     from mmdet_causal.visualization.figures import save_png
-    colours = {'stock': 'tab:blue', 'causal': 'tab:red'}
+    colours = colours or {'stock': 'tab:blue', 'causal': 'tab:red'}
     labels = {'stock': 'stock (linear)', 'causal': 'causal, alpha 0'}
     styles = ['-o', '--s', ':^', '-.v']
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -119,10 +124,9 @@ def figure(schedules: Dict[int, Dict[str, List[dict]]], path: str) -> None:
         ax.set_xlabel('training iterations (grey: lr x0.1 of each schedule)')
         ax.set_ylabel(f'val {column.replace("_", " ")} (%)')
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle(
-        "convergence of seed 0: the study's schedule and longer ones",
-        fontsize=10)
+    lines = sum(len(curves) for curves in schedules.values())
+    axes[0].legend(fontsize=7 if lines <= 6 else 6, ncol=1 + (lines > 6))
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_png(fig, path, dpi=80)
     plt.close(fig)

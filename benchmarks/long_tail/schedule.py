@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import convergence  # noqa: E402
 import study  # noqa: E402
 
 #: what the ranking and the slopes are read from
@@ -206,36 +207,19 @@ def finite(obj):
 
 
 def figure(summary: dict, path: str) -> None:
-    """Val bbox AP and APr of every curve against iterations: one colour per
-    model, one line style per budget."""
-    import matplotlib
-    matplotlib.use('Agg')
+    """Val bbox AP and APr of every curve against iterations, as the
+    convergence figure draws them: one colour per model, one line style per
+    budget."""
     import matplotlib.pyplot as plt
-
-    from mmdet_causal.visualization.figures import save_png
-    models = [m for m in study.CURVE_STRENGTH]
-    colours = dict(zip(models, plt.get_cmap('tab10').colors))
-    styles = ['--s', '-o', ':^']
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, column in zip(axes, ('bbox_AP', 'bbox_APr')):
-        for k, (budget, entry) in enumerate(summary.items()):
-            for model, points in entry['curves'].items():
-                ax.plot([p['iter'] for p in points],
-                        [100 * p['metrics'][f'lvis/{column}'] for p in points],
-                        styles[k % len(styles)],
-                        color=colours.get(model),
-                        ms=3,
-                        label=f'{model}, {budget} it.')
-        ax.set_xlabel('training iterations')
-        ax.set_ylabel(f'val {column.replace("_", " ")} (%)')
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=6, ncol=2)
-    fig.suptitle(
-        'seed-0 curves of every model (lr x0.1 at 3/4 of a budget)',
-        fontsize=10)
-    fig.tight_layout()
-    save_png(fig, path, dpi=80)
-    plt.close(fig)
+    colours = dict(zip(study.CURVE_STRENGTH, plt.get_cmap('tab10').colors))
+    convergence.figure(
+        {
+            budget: entry['curves']
+            for budget, entry in summary.items()
+        },
+        path,
+        colours=colours,
+        title='seed-0 curves of every model')
 
 
 def main(argv=None):
