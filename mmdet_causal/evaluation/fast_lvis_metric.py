@@ -2,7 +2,7 @@
 import contextlib
 import functools
 import json
-from typing import Dict, Optional, Sequence
+from typing import Dict, NamedTuple, Optional, Sequence
 
 import numpy as np
 from mmdet.evaluation.metrics import LVISMetric
@@ -38,26 +38,23 @@ def check_lvis_gt(images: Sequence[dict], categories: Sequence[dict],
                 'LVIS frequency groups behind APr/APc/APf)')
 
 
-class InMemoryResults:
+class InMemoryResults(NamedTuple):
     """One iou type's detections for hotcoco, handed from ``results2json``
     to ``LVISResults`` without a JSON round trip: an ``(N, 7)`` array
     ``[image_id, x, y, w, h, score, category_id]`` in the order
     ``results2json`` would write (ties are broken by that order) and, for
     segm, the RLEs."""
-
-    def __init__(self, array: np.ndarray, rles: Optional[list]) -> None:
-        self.array = array
-        self.rles = rles
+    array: np.ndarray
+    rles: Optional[list]
 
 
-def hotcoco_lvis_results(lvis_gt, results, max_dets: int = 300):
-    """``lvis.LVISResults`` on hotcoco: the detections (in memory, or a
-    results JSON file of the user's) with each image's ``max_dets``
-    highest-scoring kept across classes. Like the official API, raises
-    IndexError when there is no detection at all."""
+def hotcoco_lvis_results(lvis_gt,
+                         results: InMemoryResults,
+                         max_dets: int = 300):
+    """``lvis.LVISResults`` on hotcoco: the detections with each image's
+    ``max_dets`` highest-scoring kept across classes. Like the official
+    API, raises IndexError when there is no detection at all."""
     import hotcoco
-    if not isinstance(results, InMemoryResults):  # a results file
-        return hotcoco.LVISResults(lvis_gt, results, max_dets=max_dets)
     if len(results.array) == 0:
         raise IndexError('no detection in the whole dataset')
     if results.rles is None:

@@ -11,7 +11,6 @@ from mmengine.dataset import Compose
 
 from mmdet_causal.apis.debias_sweep import Strength
 from mmdet_causal.models.utils.norcal import norcal_calibration
-from mmdet_causal.models.utils.strength import check_alpha
 from mmdet_causal.utils.tde import causal_bbox_heads, stage_bbox_heads
 
 
@@ -165,7 +164,7 @@ def at_strength(model,
             raise ValueError(f'{strength.name}: alpha needs causal box '
                              'heads; this model has none')
         for h in heads:
-            h.alpha = check_alpha(strength.alpha)
+            h.alpha = strength.alpha  # checked by the setter
     try:
         if strength.gamma is not None:
             if log_counts is None:

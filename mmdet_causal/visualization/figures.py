@@ -2,6 +2,14 @@
 import io
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display)."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    return plt
+
+
 def save_png(fig, path: str, dpi: int = 90) -> None:
     """Save a matplotlib figure as a small PNG: rendered, then reduced to a
     256-colour palette (figures and detection panels keep their look at a

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from mmdet_causal.apis.debias_sweep import Strength
 from .detections import box_iou, image_batch, predict_with_scores
-from .figures import save_png
+from .figures import pyplot, save_png
 
 
 def grad_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
@@ -205,9 +205,7 @@ def draw_cams(image: Union[str, np.ndarray],
               path: Optional[str] = None):
     """The maps side by side over the image, each detection's box drawn.
     Returns the matplotlib figure."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import mmcv
     img = mmcv.imread(
         image, channel_order='rgb') if isinstance(image, str) else image

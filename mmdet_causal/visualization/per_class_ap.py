@@ -5,7 +5,7 @@ import json
 import math
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
-from .figures import save_png
+from .figures import pyplot, save_png
 
 #: colours of the frequency groups' bands
 GROUP_COLORS = {'r': '#d62728', 'c': '#ff7f0e', 'f': '#2ca02c'}
@@ -132,9 +132,7 @@ def plot_per_class_ap(series: Mapping[str, Mapping[str, float]],
         matplotlib.figure.Figure: one scatter collection per series, in
         order, whose offsets are (instances, AP %) of its classes.
     """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for group in 'rcf':

@@ -10,7 +10,7 @@ import torch
 
 from mmdet_causal.apis.debias_sweep import Strength
 from .detections import box_iou, class_names, image_batch, predict_with_scores
-from .figures import save_png
+from .figures import pyplot, save_png
 
 
 @dataclass
@@ -219,9 +219,7 @@ def draw_comparison(comparison: StrengthComparison,
     probabilities at every strength. Images whose short side is under
     ``min_side`` are drawn enlarged by an integer factor. Returns the
     matplotlib figure."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     panels = _panels(comparison, image, min_side)
     n = len(panels)

@@ -5,6 +5,7 @@ import os
 import os.path as osp
 from typing import List, Sequence
 
+from mmdet_causal.visualization.figures import pyplot
 from .strength_selection import metric_parts
 
 COLUMNS = ('AP', 'AP50', 'APr', 'APc', 'APf')
@@ -66,9 +67,7 @@ def write_sweep_report(out_dir: str, report: dict, settings: Sequence) -> str:
     with open(osp.join(out_dir, 'sweep.md'), 'w') as f:
         f.write(table + '\n')
     try:
-        import matplotlib
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
+        plt = pyplot()
     except ImportError:
         return table
     _plot(plt, osp.join(out_dir, 'sweep.png'), report, settings)

@@ -95,11 +95,9 @@ class MultiHeadNormedLinear(nn.Module):
         bound = 1.0 / math.sqrt(self.in_features)
         nn.init.uniform_(self.weight, -bound, bound)
 
-    def init_weights(self) -> None:
-        """Called by mmengine's ``BaseModule.init_weights``; keeps the
-        published initialisation rather than mmdet's ``Normal(0.01)`` for
-        ``fc_cls``."""
-        self.reset_parameters()
+    # called by mmengine's BaseModule.init_weights: the published
+    # initialisation, not mmdet's Normal(0.01) for fc_cls
+    init_weights = reset_parameters
 
     def split_normalize(self, x: Tensor, offset: float) -> Tensor:
         """Split the last axis into heads and normalise each chunk.
