@@ -24,12 +24,13 @@ import json
 import os
 import os.path as osp
 import platform
-import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
+from typing import Optional
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -208,8 +209,6 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
             'tools/train.py', run_dir.config, '--work-dir', work_dir,
             '--resume'
         ])
-    elif run_dir.times.get('train') is None:
-        run_dir.times.set('train', logged_train_seconds(work_dir, args.iters))
     record = tested_record(run_dir, model, final, data, args)
     record['val'] = {
         k: study.strip_metrics(v)
@@ -228,6 +227,9 @@ def train_and_test(model, seed, cfg, data, args, work_dir, inputs=None):
         curve=curve,
         train_s=times.get('train'),
         test_s=sum(v for k, v in times.items() if k != 'train'))
+    # from the logs where they tell: the process's own time misses the
+    # earlier processes of a resumed training
+    record.update(train_seconds(work_dir, args.iters))
     return record
 
 
@@ -344,28 +346,32 @@ class Times:
         self.set(key, time.perf_counter() - start)
 
 
-def logged_train_seconds(work_dir, iters):
-    """A training's duration from mmengine's logs (the first line of a
-    training log to the save of the last checkpoint), for a training whose
-    process stopped before it kept the time; None if the logs do not tell."""
-
-    def stamp(line):
-        m = re.match(r'(\d+/\d+/\d+ \d+:\d+:\d+)', line)
-        return time.mktime(time.strptime(m.group(1),
-                                         '%Y/%m/%d %H:%M:%S')) if m else None
-
-    starts, end = [], None
-    for path in sorted(glob.glob(osp.join(work_dir, '*', '*.log'))):
+def logged_iteration_seconds(work_dir) -> Optional[float]:
+    """The median of mmengine's logged iteration times (each the mean over
+    the window before a log line) over every process of the training in
+    ``work_dir``, an iteration logged twice (after a resume from an earlier
+    checkpoint) once, as the last process logged it; None without training
+    logs. A median, so that a pause (a process stopped with ``kill -STOP``,
+    or the gap between the processes of a resumed training) and a burst
+    of shared cores do not count."""
+    times = {}
+    for path in sorted(
+            glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(path) as f:
-            lines = f.readlines()
-        if not any('Iter(train)' in ln for ln in lines):
-            continue  # a test's log
-        starts.append(stamp(lines[0]))
-        for ln in lines:
-            if f'Saving checkpoint at {iters} iterations' in ln:
-                end = stamp(ln)
-    starts = [s for s in starts if s is not None]
-    return end - min(starts) if starts and end else None
+            rows = [json.loads(line) for line in f if line.strip()]
+        # a training's rows hold its loss; a test's, none
+        times.update((r['iter'], r['time']) for r in rows
+                     if 'loss' in r and 'time' in r)
+    return statistics.median(times.values()) if times else None
+
+
+def train_seconds(work_dir, iters) -> dict:
+    """``train_s`` (``iters`` times the median iteration time) and
+    ``iter_s`` (that median) of the training in ``work_dir``, from its
+    logs; empty without them."""
+    iter_s = logged_iteration_seconds(work_dir)
+    return {} if iter_s is None else dict(
+        train_s=iters * iter_s, iter_s=iter_s)
 
 
 def prune_checkpoints(work_dir, keep):
