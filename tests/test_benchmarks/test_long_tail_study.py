@@ -2,10 +2,12 @@
 """The long-tail study without training: its configs, the run cache (an
 interrupted study resumes), and the aggregation over seeds, on synthetic
 metrics."""
+import glob
 import json
 import math
 import os
 import os.path as osp
+import re
 import sys
 import tempfile
 import unittest
@@ -590,6 +592,18 @@ class TestCommittedStudy(unittest.TestCase):
                 self.assertEqual(text,
                                  f'{cell["mean"]:.1f} ± {cell["std"]:.1f}',
                                  (row, col))
+
+    def test_campaign_count_is_the_records(self):
+        """While the 6400-iteration campaign runs, the README and the study
+        page say how many of its 18 runs are in: the committed records."""
+        done = len(
+            glob.glob(osp.join(STUDY_DIR, 'study_6400', 'runs', '*.json')))
+        quoted = [
+            int(n) for text in (self.readme, self.page)
+            for n in re.findall(r'(\d+)\s+of\s+its\s+18\s+runs', text)
+        ]
+        self.assertEqual(len(quoted), 3)  # README once, the page twice
+        self.assertEqual(quoted, [done] * len(quoted))
 
     def test_convergence_table_is_the_run_records_rendered(self):
         import convergence
