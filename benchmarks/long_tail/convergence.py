@@ -96,11 +96,8 @@ def figure(schedules: Dict[int, Dict[str, List[dict]]],
     """Val bbox AP and APr against iterations: one colour per model (the
     curve models' by default), one line style per schedule, each schedule's
     learning-rate step marked."""
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-
-    from mmdet_causal.visualization.figures import save_png
+    from mmdet_causal.visualization.figures import pyplot, save_png
+    plt = pyplot()
     colours = colours or {'stock': 'tab:blue', 'causal': 'tab:red'}
     labels = {'stock': 'stock (linear)', 'causal': 'causal, alpha 0'}
     styles = ['-o', '--s', ':^', '-.v']

@@ -1,14 +1,12 @@
 # Copyright (c) mmdet-causal contributors. All rights reserved.
 """The long-tail study's figures: the table as bars with seed spreads, and
 the convergence curve of seed 0."""
-import matplotlib
+import numpy as np
+from study import COLUMNS, IOU_TYPES
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from study import COLUMNS, IOU_TYPES  # noqa: E402
+from mmdet_causal.visualization.figures import pyplot, save_png
 
-from mmdet_causal.visualization.figures import save_png  # noqa: E402
+plt = pyplot()
 
 
 def table_figure(table, path, title):

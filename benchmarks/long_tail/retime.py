@@ -52,11 +52,12 @@ def retime(runs_dir: str, work_root: str) -> List[str]:
             lines.append(f'{name}: no training log in {work_dir}; left as '
                          'it is')
             continue
-        old = record['train_s']
+        old = record.get('train_s')
         RunCache(runs_dir).put(record['model'], record['seed'],
                                record['inputs'], dict(record, **times))
-        lines.append(f'{name}: train_s {old:.0f} -> {times["train_s"]:.0f} '
-                     f's ({times["iter_s"]:.3f} s per iteration)')
+        was = 'none' if old is None else f'{old:.0f}'
+        lines.append(f'{name}: train_s {was} -> {times["train_s"]:.0f} s '
+                     f'({times["iter_s"]:.3f} s per iteration)')
     return lines
 
 

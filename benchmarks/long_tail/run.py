@@ -351,9 +351,11 @@ def logged_iteration_seconds(work_dir) -> Optional[float]:
     the window before a log line) over every process of the training in
     ``work_dir``, an iteration logged twice (after a resume from an earlier
     checkpoint) once, as the last process logged it; None without training
-    logs. A median, so that a pause (a process stopped with ``kill -STOP``,
-    or the gap between the processes of a resumed training) and a burst
-    of shared cores do not count."""
+    logs. The machine's typical speed over the run: a median, so that a
+    pause (a process stopped with ``kill -STOP``; the gaps between the
+    processes of a resumed training are not logged at all) does not count,
+    nor do stretches on shared cores while they are under half of the
+    logged windows; checkpoint saves and start-up are not iterations."""
     times = {}
     for path in sorted(
             glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
@@ -366,9 +368,10 @@ def logged_iteration_seconds(work_dir) -> Optional[float]:
 
 
 def train_seconds(work_dir, iters) -> dict:
-    """``train_s`` (``iters`` times the median iteration time) and
-    ``iter_s`` (that median) of the training in ``work_dir``, from its
-    logs; empty without them."""
+    """``train_s`` (``iters`` times the median iteration time: what the
+    training takes at the run's typical speed, not its elapsed time, which
+    is longer where it shared the cores) and ``iter_s`` (that median) of the
+    training in ``work_dir``, from its logs; empty without them."""
     iter_s = logged_iteration_seconds(work_dir)
     return {} if iter_s is None else dict(
         train_s=iters * iter_s, iter_s=iter_s)

@@ -319,6 +319,14 @@ class TestCacheAndConfigs(unittest.TestCase):
             self.assertNotEqual(osp.dirname(cmd[2]), wd)
             if cmd[1] == 'tools/train.py':
                 open(osp.join(wd, 'iter_20.pth'), 'w').close()
+                # mmengine's log of the training: the record's time is its
+                # iterations times the median iteration time (0.5 s)
+                log = osp.join(wd, '20261201_000000', 'vis_data')
+                os.makedirs(log)
+                with open(osp.join(log, 'scalars.json'), 'w') as f:
+                    for it, t in ((10, 0.5), (20, 90.0), (5, 0.25)):
+                        f.write(json.dumps(dict(iter=it, time=t, loss=1)))
+                        f.write('\n')
             else:  # tests in a work dir of their own
                 self.assertNotEqual(wd, work_dir)
                 with open(cmd[cmd.index('--metrics-out') + 1], 'w') as f:
@@ -342,6 +350,8 @@ class TestCacheAndConfigs(unittest.TestCase):
                 self.assertEqual(len(calls), 2)  # nothing made twice
                 self.assertEqual(again['val'], first['val'])
                 self.assertEqual(again['train_s'], first['train_s'])
+                self.assertEqual((first['train_s'], first['iter_s']),
+                                 (20 * 0.5, 0.5))
                 other = study.run_inputs('seesaw', 'd', 'c2', 20)
                 study_run.train_and_test('seesaw', 0, cfg, self.data, args, wd,
                                          other)
