@@ -37,6 +37,24 @@ class TestDemoExpectedTable(unittest.TestCase):
         alpha = self.expected['rule_of_thumb_alpha']
         self.assertIn(f'TDE (rule of thumb {alpha:.2f})', table)
 
+    def test_readme_quotes_the_published_alphas_cost(self):
+        """What the README says alpha 1.5 costs is the table's difference
+        (of the numbers as shown) from alpha 0."""
+        rows = dict(self.expected['rows'])
+        cost = {
+            col:
+            round(100 * rows['de-confound (alpha 0)'][f'lvis/{col}'], 1) -
+            round(100 * rows['TDE (alpha 1.5)'][f'lvis/{col}'], 1)
+            for col in ('bbox_AP', 'bbox_APr')
+        }
+        with open(osp.join(ROOT, 'README.md')) as f:
+            readme = ' '.join(f.read().split())
+        self.assertIn(
+            f'The published alpha 1.5 costs {cost["bbox_AP"]:.1f} bbox AP '
+            f'and {cost["bbox_APr"]:.1f} bbox APr here', readme)
+        self.assertIn(f'the published 1.5 by {cost["bbox_AP"]:.1f} bbox AP',
+                      readme)
+
     def compare(self, rows, alpha, env):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
