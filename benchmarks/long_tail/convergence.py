@@ -89,13 +89,15 @@ def markdown(schedules: Dict[int, Dict[str, List[dict]]]) -> str:
     return '\n'.join(lines)
 
 
-def figure(schedules: Dict[int, Dict[str, List[dict]]],
+def figure(schedules: Dict[object, Dict[str, List[dict]]],
            path: str,
            colours: Optional[Dict[str, object]] = None,
-           title: str = TITLE) -> None:
+           title: str = TITLE,
+           budgets: Optional[Dict[object, int]] = None) -> None:
     """Val bbox AP and APr against iterations: one colour per model (the
-    curve models' by default), one line style per schedule, each schedule's
-    learning-rate step marked."""
+    curve models' by default), one line style per schedule (keyed by its
+    iterations, or by a name whose iterations ``budgets`` gives), each
+    schedule's learning-rate step marked."""
     from mmdet_causal.visualization.figures import pyplot, save_png
     plt = pyplot()
     colours = colours or {'stock': 'tab:blue', 'causal': 'tab:red'}
@@ -103,17 +105,18 @@ def figure(schedules: Dict[int, Dict[str, List[dict]]],
     styles = ['-o', '--s', ':^', '-.v']
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, column in zip(axes, ('bbox_AP', 'bbox_APr')):
-        for k, (iters, curves) in enumerate(schedules.items()):
+        for k, (key, curves) in enumerate(schedules.items()):
             style = styles[k % len(styles)]
+            name = f'{key} it.' if isinstance(key, int) else key
             for model, points in curves.items():
                 ax.plot([p['iter'] for p in points],
                         [value(p, column) for p in points],
                         style,
                         color=colours.get(model),
                         ms=3,
-                        label=f'{labels.get(model, model)}, {iters} it.')
+                        label=f'{labels.get(model, model)}, {name}')
             ax.axvline(
-                round(0.75 * iters),
+                round(0.75 * (budgets or {}).get(key, key)),
                 color='grey',
                 lw=0.8,
                 ls=style[:-1] or '-',

@@ -12,6 +12,12 @@ running shows how many), and writes one table and one figure::
         --json benchmarks/long_tail/study_schedule.json \\
         --png benchmarks/long_tail/study_schedule.png
 
+and, with ``--labels``, two data sets' studies at one budget::
+
+    python benchmarks/long_tail/schedule.py benchmarks/long_tail \
+        benchmarks/long_tail/study_longtail2 --labels longtail longtail2 \
+        --md benchmarks/long_tail/study_sets.md
+
 A row's *rank* is one plus the number of rows ahead of it beyond twice the
 spread, over the seeds both rows have: for two strengths of one trained
 model the spread of their per-seed differences (paired by seed, as
@@ -124,16 +130,26 @@ def curves(records: Dict[Tuple[str, int], dict],
     }
 
 
-def summarise(study_dirs: Sequence[str]) -> dict:
-    """Per budget: the table, the ranks and every curve's slope."""
+def summarise(study_dirs: Sequence[str],
+              labels: Optional[Sequence[str]] = None) -> dict:
+    """Per study, keyed by its budget (by its label when ``labels`` name
+    the studies: two sets at one budget): the table, the ranks and every
+    curve's slope."""
+    if labels is not None and (len(labels) != len(study_dirs)
+                               or len(set(labels)) != len(labels)):
+        raise ValueError('give one distinct label per study folder')
     out = {}
-    for study_dir in study_dirs:
+    for k, study_dir in enumerate(study_dirs):
         budget, records = load_records(study_dir)
-        if budget in out:
-            raise ValueError(f'two folders hold the {budget}-iteration study')
+        key = budget if labels is None else labels[k]
+        if key in out:
+            raise ValueError(
+                f'two folders hold the {budget}-iteration study; name the '
+                'studies with --labels to compare two sets at one budget')
         table = table_at(records)
         model_curves = curves(records)
-        out[budget] = dict(
+        out[key] = dict(
+            budget=budget,
             study_dir=study_dir,
             table=table,
             ranks=ranks(table),
@@ -146,7 +162,12 @@ def summarise(study_dirs: Sequence[str]) -> dict:
                 }
                 for model, points in model_curves.items()
             })
-    return dict(sorted(out.items()))
+    return out if labels is not None else dict(sorted(out.items()))
+
+
+def name(key) -> str:
+    """A study's name in the tables: its budget, or its label."""
+    return f'{key} it.' if isinstance(key, int) else str(key)
 
 
 def fmt(cell: dict) -> str:
@@ -157,7 +178,7 @@ def fmt(cell: dict) -> str:
 
 def markdown(summary: dict) -> str:
     budgets = list(summary)
-    head = ' | '.join(f'{b} it.: {COLUMN} (seeds) | rank' for b in budgets)
+    head = ' | '.join(f'{name(b)}: {COLUMN} (seeds) | rank' for b in budgets)
     lines = [f'| row | {head} |', '|---|' + '---|---|' * len(budgets)]
     for row, *_ in study.ROWS:
         cells = []
@@ -172,7 +193,7 @@ def markdown(summary: dict) -> str:
             ]
         lines.append(f'| {row} | ' + ' | '.join(cells) + ' |')
     lines += [
-        '', '| budget | model (seed 0) | ' +
+        '', '| study | model (seed 0) | ' +
         ' | '.join(f'{c} at the end | slope, 3rd / last quarter'
                    for c in SHOWN) + ' |',
         '|---|---|' + '---|---|' * len(SHOWN)
@@ -190,7 +211,8 @@ def markdown(summary: dict) -> str:
                     ' / '.join('-' if v is None else f'{v:+.1f}'
                                for v in slopes)
                 ]
-            lines.append(f'| {b} | {model} | ' + ' | '.join(cells) + ' |')
+            lines.append(f'| {name(b)} | {model} | ' + ' | '.join(cells) +
+                         ' |')
     lines += ['', 'Slopes in AP points per 1000 iterations.']
     return '\n'.join(lines)
 
@@ -212,14 +234,17 @@ def figure(summary: dict, path: str) -> None:
     budget."""
     import matplotlib.pyplot as plt
     colours = dict(zip(study.CURVE_STRENGTH, plt.get_cmap('tab10').colors))
-    convergence.figure(
-        {
-            budget: entry['curves']
-            for budget, entry in summary.items()
-        },
-        path,
-        colours=colours,
-        title='seed-0 curves of every model')
+    convergence.figure({
+        key: entry['curves']
+        for key, entry in summary.items()
+    },
+                       path,
+                       colours=colours,
+                       title='seed-0 curves of every model',
+                       budgets={
+                           key: entry['budget']
+                           for key, entry in summary.items()
+                       })
 
 
 def main(argv=None):
@@ -228,8 +253,13 @@ def main(argv=None):
     parser.add_argument('--md', help='write the tables here')
     parser.add_argument('--json', help='write the summary here')
     parser.add_argument('--png', help='write the curves here')
+    parser.add_argument(
+        '--labels',
+        nargs='+',
+        help='one name per folder, to compare studies at one budget (two '
+        'data sets); default: each folder by its budget')
     args = parser.parse_args(argv)
-    summary = summarise(args.study_dirs)
+    summary = summarise(args.study_dirs, args.labels)
     text = markdown(summary)
     if args.md:
         with open(args.md, 'w') as f:

@@ -133,7 +133,7 @@ class TestSchedule(unittest.TestCase):
         self.assertIn(
             '| stock (linear classifier) | 21.0 ± 1.0 (3) | 4 | '
             '35.0 (1) | 1 |', text)
-        self.assertIn('| 400 | stock | 35.0 | +100.0 / +50.0 |', text)
+        self.assertIn('| 400 it. | stock | 35.0 | +100.0 / +50.0 |', text)
 
     def test_main_writes_table_json_and_figure(self):
         out = osp.join(self.tmp.name, 'out')
@@ -152,6 +152,36 @@ class TestSchedule(unittest.TestCase):
         self.assertIsNone(loaded['400']['table']['stock (linear classifier)']
                           ['cells']['bbox_AP']['std'])
         self.assertGreater(os.path.getsize(paths[2]), 1000)
+
+    def test_two_sets_at_one_budget_by_their_labels(self):
+        # a second set at the short budget: stock ahead of causal there
+        other = osp.join(self.tmp.name, 'other')
+        for seed, (s, c) in enumerate([(.50, .30), (.51, .31), (.52, .32)]):
+            write_record(other, 'stock', seed, 100, s)
+            write_record(other, 'causal', seed, 100, c)
+        with self.assertRaisesRegex(ValueError, '--labels'):
+            schedule.summarise([self.short, other])
+        summary = schedule.summarise([self.short, other], ['set A', 'set B'])
+        self.assertEqual(list(summary), ['set A', 'set B'])
+        self.assertEqual(summary['set B']['budget'], 100)
+        self.assertEqual(
+            summary['set A']['ranks']['stock (linear classifier)'], 4)
+        self.assertEqual(
+            summary['set B']['ranks']['stock (linear classifier)'], 1)
+        # behind stock and stock + NorCal (the stock model, gamma 0 here)
+        self.assertEqual(
+            summary['set B']['ranks']['de-confound (causal, alpha 0)'], 3)
+        text = schedule.markdown(summary)
+        self.assertIn('| set A: bbox_AP (seeds) | rank | set B: bbox_AP', text)
+        self.assertIn(
+            '| stock (linear classifier) | 21.0 ± 1.0 (3) | 4 | '
+            '51.0 ± 1.0 (3) | 1 |', text)
+        png = osp.join(self.tmp.name, 'sets.png')
+        schedule.main(
+            [self.long, other, '--labels', 'long', 'other', '--png', png])
+        self.assertGreater(os.path.getsize(png), 1000)
+        with self.assertRaisesRegex(ValueError, 'one distinct label'):
+            schedule.summarise([self.short, other], ['set A', 'set A'])
 
     def test_one_budget_per_folder(self):
         write_record(self.short, 'causal', 5, 400, .5)
