@@ -604,8 +604,9 @@ class TestCommittedStudy(unittest.TestCase):
                                  (row, col))
 
     def test_campaign_count_is_the_records(self):
-        """While the 6400-iteration campaign runs, the README and the study
-        page say how many of its 18 runs are in: the committed records."""
+        """While the campaign runs, the README and the study page say how
+        many of the 6400-iteration study's and of the second set's 18 runs
+        are in: the committed records."""
         done = len(
             glob.glob(osp.join(STUDY_DIR, 'study_6400', 'runs', '*.json')))
         quoted = [
@@ -614,6 +615,14 @@ class TestCommittedStudy(unittest.TestCase):
         ]
         self.assertEqual(len(quoted), 3)  # README once, the page twice
         self.assertEqual(quoted, [done] * len(quoted))
+        done = len(
+            glob.glob(
+                osp.join(STUDY_DIR, 'study_longtail2', 'runs', '*.json')))
+        quoted = [
+            int(n) for n in re.findall(
+                r"(\d+)\s+of\s+the\s+second\s+set's\s+18\s+runs", self.page)
+        ]
+        self.assertEqual(quoted, [done])
 
     def test_convergence_table_is_the_run_records_rendered(self):
         import convergence
