@@ -89,6 +89,12 @@ def markdown(schedules: Dict[int, Dict[str, List[dict]]]) -> str:
     return '\n'.join(lines)
 
 
+def schedule_name(key) -> str:
+    """A schedule's name in tables and legends: its iterations, or the
+    label it was given."""
+    return f'{key} it.' if isinstance(key, int) else str(key)
+
+
 def figure(schedules: Dict[object, Dict[str, List[dict]]],
            path: str,
            colours: Optional[Dict[str, object]] = None,
@@ -107,14 +113,14 @@ def figure(schedules: Dict[object, Dict[str, List[dict]]],
     for ax, column in zip(axes, ('bbox_AP', 'bbox_APr')):
         for k, (key, curves) in enumerate(schedules.items()):
             style = styles[k % len(styles)]
-            name = f'{key} it.' if isinstance(key, int) else key
             for model, points in curves.items():
-                ax.plot([p['iter'] for p in points],
-                        [value(p, column) for p in points],
-                        style,
-                        color=colours.get(model),
-                        ms=3,
-                        label=f'{labels.get(model, model)}, {name}')
+                ax.plot(
+                    [p['iter'] for p in points],
+                    [value(p, column) for p in points],
+                    style,
+                    color=colours.get(model),
+                    ms=3,
+                    label=f'{labels.get(model, model)}, {schedule_name(key)}')
             ax.axvline(
                 round(0.75 * (budgets or {}).get(key, key)),
                 color='grey',

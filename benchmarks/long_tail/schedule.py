@@ -165,11 +165,6 @@ def summarise(study_dirs: Sequence[str],
     return out if labels is not None else dict(sorted(out.items()))
 
 
-def name(key) -> str:
-    """A study's name in the tables: its budget, or its label."""
-    return f'{key} it.' if isinstance(key, int) else str(key)
-
-
 def fmt(cell: dict) -> str:
     if math.isnan(cell['std']):
         return f'{cell["mean"]:.1f}'
@@ -178,7 +173,9 @@ def fmt(cell: dict) -> str:
 
 def markdown(summary: dict) -> str:
     budgets = list(summary)
-    head = ' | '.join(f'{name(b)}: {COLUMN} (seeds) | rank' for b in budgets)
+    head = ' | '.join(
+        f'{convergence.schedule_name(b)}: {COLUMN} (seeds) | rank'
+        for b in budgets)
     lines = [f'| row | {head} |', '|---|' + '---|---|' * len(budgets)]
     for row, *_ in study.ROWS:
         cells = []
@@ -211,8 +208,8 @@ def markdown(summary: dict) -> str:
                     ' / '.join('-' if v is None else f'{v:+.1f}'
                                for v in slopes)
                 ]
-            lines.append(f'| {name(b)} | {model} | ' + ' | '.join(cells) +
-                         ' |')
+            lines.append(f'| {convergence.schedule_name(b)} | {model} | ' +
+                         ' | '.join(cells) + ' |')
     lines += ['', 'Slopes in AP points per 1000 iterations.']
     return '\n'.join(lines)
 
