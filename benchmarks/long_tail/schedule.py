@@ -89,12 +89,10 @@ def ranks(table: Dict[str, dict], column: str = COLUMN) -> Dict[str, int]:
         shared = sorted(set(va) & set(vb))
         if len(shared) < 2:
             return False
-        xa, xb = [va[s] for s in shared], [vb[s] for s in shared]
-        if table[a]['model'] == table[b]['model']:
-            mean, std = study.mean_std([x - y for x, y in zip(xa, xb)])
-            return mean > 2 * std
-        (mean_a, std_a), (mean_b, std_b) = map(study.mean_std, (xa, xb))
-        return mean_a - mean_b > 2 * max(std_a, std_b)
+        mean, spread = study.difference([va[s] for s in shared],
+                                        [vb[s] for s in shared],
+                                        table[a]['model'] == table[b]['model'])
+        return mean > 2 * spread
 
     return {
         row: 1 + sum(ahead(other, row) for other in table if other != row)

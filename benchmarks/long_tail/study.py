@@ -325,6 +325,19 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     return mean, math.sqrt(var)
 
 
+def difference(a: Sequence[float], b: Sequence[float],
+               paired: bool) -> Tuple[float, float]:
+    """The mean of ``a`` minus that of ``b`` (values of the same seeds, in
+    one order) and the spread it is judged against: for two strengths of
+    one trained model (``paired``) the standard deviation of the per-seed
+    differences, otherwise the larger of the two standard deviations (NaN
+    under two seeds)."""
+    if paired:
+        return mean_std([x - y for x, y in zip(a, b)])
+    (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
+    return mean_a - mean_b, max(std_a, std_b)
+
+
 def aggregate(records: Dict[Tuple[str, int],
                             dict], rows: Sequence[Tuple[str, str, str]],
               seeds: Sequence[int]) -> dict:
