@@ -170,12 +170,14 @@ def fmt(cell: dict, most_seeds: int) -> str:
     return text
 
 
-def markdown(summary: Dict[str, dict]) -> str:
+def markdown(summary: Dict[str, dict], columns: Sequence[str] = SHOWN) -> str:
+    """One line per claim, ``columns`` of each study, and where the claim
+    holds."""
     head = ' | '.join(f'{name}: {c.replace("_", " ")}' for name in summary
-                      for c in SHOWN)
+                      for c in columns)
     lines = [
         f'| claim | {head} | holds on ({VERDICT.replace("_", " ")}) |',
-        '|---|' + '---|' * (len(summary) * len(SHOWN) + 1)
+        '|---|' + '---|' * (len(summary) * len(columns) + 1)
     ]
     most = {
         name:
@@ -192,7 +194,7 @@ def markdown(summary: Dict[str, dict]) -> str:
             judged = claims.get(claim.text)
             cells += [
                 'not run yet' if judged is None else fmt(
-                    judged[c], most[name]) for c in SHOWN
+                    judged[c], most[name]) for c in columns
             ]
         lines.append(f'| {claim.text} | ' + ' | '.join(cells) +
                      f' | {holds_on(summary, claim.text)} |')
@@ -211,12 +213,18 @@ def main(argv=None):
     parser.add_argument('study_dirs', nargs='+', help='run.py --out folders')
     parser.add_argument('--md', help='write the table here')
     parser.add_argument(
+        '--columns',
+        nargs='+',
+        default=SHOWN,
+        choices=SHOWN,
+        help='the columns shown per study (default: all)')
+    parser.add_argument(
         '--labels',
         nargs='+',
         help='one name per folder (two data sets at one budget); default: '
         'each folder by its budget')
     args = parser.parse_args(argv)
-    text = markdown(summarise(args.study_dirs, args.labels))
+    text = markdown(summarise(args.study_dirs, args.labels), args.columns)
     if args.md:
         with open(args.md, 'w') as f:
             f.write(text)

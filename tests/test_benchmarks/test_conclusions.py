@@ -154,6 +154,15 @@ class TestConclusions(unittest.TestCase):
         # a claim no study can judge has no line
         self.assertNotIn('RFS adds to stock', lines)
         self.assertIn('claim', lines)
+        # the README's form: bbox AP only
+        brief = conclusions.markdown(
+            conclusions.summarise([self.a, self.b], ['a', 'b']),
+            ('bbox_AP', )).splitlines()
+        self.assertEqual(brief[:3], [
+            '| claim | a: bbox AP | b: bbox AP | holds on (bbox AP) |',
+            '|---|---|---|---|',
+            '| TDE beats stock | **+22.0 ± 2.0** | -20.0 (1 seed) | a |'
+        ])
 
     def test_studies_are_named_by_budget_or_label(self):
         write_record(self.b, 'stock', 0, {'gamma=0': .5}, 'gamma=0', 400)
