@@ -603,6 +603,22 @@ class TestCommittedStudy(unittest.TestCase):
                                  f'{cell["mean"]:.1f} ± {cell["std"]:.1f}',
                                  (row, col))
 
+    #: the committed tables the README's results may quote
+    QUOTED_FROM = ('results_study.md', )
+
+    def test_readme_quotes_only_the_committed_tables(self):
+        """Every number of the README's results (a mean, a mean ± spread,
+        a difference) is one the committed tables print, whole."""
+        number = r'[+-]?\d+\.\d(?: ± \d+\.\d)?'
+        section = self.readme.split('## Results at a glance')[1].split(
+            '\n## ')[0]
+        printed = set()
+        for name in self.QUOTED_FROM:
+            printed |= set(re.findall(number, self.read(name)))
+        quoted = set(re.findall(number, section))
+        self.assertGreater(len(quoted), 20)
+        self.assertEqual(quoted - printed, set())
+
     def test_campaign_count_is_the_records(self):
         """While the campaign runs, the README and the study page say how
         many of the 6400-iteration study's and of the second set's 18 runs
