@@ -10,7 +10,8 @@
 # Steps: 1600 (the short-schedule study, all six models), 6400 (four times
 # the budget, 3 seeds, every model's seed 0 with its curve; the probes'
 # stock and causal seed-0 records are reused), second (the 1600-iteration
-# study on the generator's second long-tailed preset, longtail2). PY names
+# study on the generator's second long-tailed preset, longtail2), tables
+# (the tables read across the finished studies, in seconds). PY names
 # the interpreter (default: .venv-upstream, the stack the study was made
 # on); LT_DATA and LT2_DATA existing copies of the two sets (default:
 # generated under data/; a run's config names its data's absolute path, so
@@ -47,8 +48,33 @@ step_second() {
         --work-dir work_dirs/long_tail2
 }
 
+step_tables() {
+    # the tables read across studies, from the records of the finished
+    # ones: the selection rules of each, the two sets side by side, the
+    # two budgets side by side (ranks, curves, slopes), and the study's
+    # conclusions claim by claim on both sets and at both budgets
+    local lt=benchmarks/long_tail
+    "$PY" $lt/selection_rules.py $lt --out $lt/selection_rules
+    if [ -f $lt/study_longtail2/results_study.json ]; then
+        "$PY" $lt/selection_rules.py $lt/study_longtail2 \
+            --out $lt/study_longtail2/selection_rules
+        "$PY" $lt/schedule.py $lt $lt/study_longtail2 \
+            --labels longtail longtail2 --md $lt/study_sets.md
+        "$PY" $lt/conclusions.py $lt $lt/study_longtail2 \
+            --labels longtail longtail2 --md $lt/study_conclusions_sets.md
+    fi
+    if [ -f $lt/study_6400/results_study.json ]; then
+        "$PY" $lt/selection_rules.py $lt/study_6400 \
+            --out $lt/study_6400/selection_rules
+        "$PY" $lt/schedule.py $lt $lt/study_6400 --md $lt/study_schedule.md \
+            --json $lt/study_schedule.json --png $lt/study_schedule.png
+        "$PY" $lt/conclusions.py $lt $lt/study_6400 \
+            --md $lt/study_conclusions_schedule.md
+    fi
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(1600 6400 second)
+[ ${#steps[@]} -gt 0 ] || steps=(1600 6400 second tables)
 for s in "${steps[@]}"; do
     echo "[campaign $(date +%H:%M:%S)] step $s"
     "step_$s"
