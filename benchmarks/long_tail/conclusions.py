@@ -18,7 +18,7 @@ deviation of the per-seed differences, paired by seed; otherwise the
 larger of the two standard deviations). It *holds* on a study when its
 bbox AP difference is beyond twice that spread, is *reversed* when the
 difference is that far the other way, and is not told apart otherwise
-(always so under two shared seeds).
+(always so with fewer than two shared seeds).
 """
 import argparse
 import math
@@ -37,7 +37,8 @@ import study  # noqa: E402
 VERDICT = 'bbox_AP'
 SHOWN = schedule.SHOWN
 
-#: (model, strength): a strength as ``study.ROWS`` names it
+#: (model, strength): a strength named as in ``study.ROWS`` (any swept one:
+#: the records hold every strength of the sweep)
 Operand = Tuple[str, str]
 
 
@@ -67,9 +68,11 @@ CLAIMS: Tuple[Claim, ...] = (
     Claim('the held-out alpha adds to the causal model', TDE, CAUSAL_0),
     Claim('alpha 1.5 adds to the causal model', ('causal', 'alpha=1.5'),
           CAUSAL_0),
+    Claim('the held-out alpha beats alpha 1.5 on the causal model', TDE,
+          ('causal', 'alpha=1.5')),
     Claim('Seesaw beats the causal model at alpha 0', SEESAW, CAUSAL_0),
     Claim('Seesaw beats TDE', SEESAW, TDE),
-    Claim('causal + RFS beats TDE', CAUSAL_RFS, TDE),
+    Claim('causal + RFS at alpha 0 beats TDE', CAUSAL_RFS_0, TDE),
     Claim('the held-out alpha adds to causal + RFS', CAUSAL_RFS, CAUSAL_RFS_0),
     Claim('alpha 1.5 adds to causal + RFS', ('causal_rfs', 'alpha=1.5'),
           CAUSAL_RFS_0),
@@ -78,6 +81,8 @@ CLAIMS: Tuple[Claim, ...] = (
     Claim('RFS adds to the causal model at alpha 0', CAUSAL_RFS_0, CAUSAL_0),
     Claim('RFS adds to stock', STOCK_RFS, STOCK),
     Claim('NorCal adds to stock', ('stock', study.SELECTED), STOCK),
+    Claim('stock + RFS beats stock + NorCal', STOCK_RFS,
+          ('stock', study.SELECTED)),
 )
 
 
@@ -121,8 +126,8 @@ def judge(records: Dict[Tuple[str, int], dict], claim: Claim) -> dict:
 
 def summarise(study_dirs: Sequence[str],
               labels: Optional[Sequence[str]] = None) -> Dict[str, dict]:
-    """``{study name: {claim text: judge(...)}}``, studies in the order
-    given, named by ``labels`` or by their budgets."""
+    """``{study name: {claim text: judge(...)}}``, named by ``labels`` (in
+    their order) or by their budgets (shortest first)."""
     if labels is not None and (len(labels) != len(study_dirs)
                                or len(set(labels)) != len(labels)):
         raise ValueError('give one distinct label per study folder')
@@ -140,6 +145,8 @@ def summarise(study_dirs: Sequence[str],
             claim.text: judge(records, claim)
             for claim in CLAIMS if {claim.a[0], claim.b[0]} <= models
         }
+    if labels is None:
+        out = dict(sorted(out.items(), key=lambda kv: int(kv[0].split()[0])))
     return out
 
 
@@ -158,6 +165,8 @@ def holds_on(summary: Dict[str, dict], claim: str) -> str:
 
 
 def fmt(cell: dict, most_seeds: int) -> str:
+    if not cell['seeds']:
+        return 'no seed in common'
     if math.isnan(cell['mean']):
         return '-'
     text = f'{cell["mean"]:+.1f}'

@@ -331,11 +331,12 @@ def difference(a: Sequence[float], b: Sequence[float],
     one order) and the spread it is judged against: for two strengths of
     one trained model (``paired``) the standard deviation of the per-seed
     differences, otherwise the larger of the two standard deviations (NaN
-    under two seeds)."""
+    with fewer than two seeds, or a NaN among the values)."""
     if paired:
         return mean_std([x - y for x, y in zip(a, b)])
     (mean_a, std_a), (mean_b, std_b) = mean_std(a), mean_std(b)
-    return mean_a - mean_b, max(std_a, std_b)
+    spread = float('nan') if math.isnan(std_a + std_b) else max(std_a, std_b)
+    return mean_a - mean_b, spread
 
 
 def aggregate(records: Dict[Tuple[str, int],

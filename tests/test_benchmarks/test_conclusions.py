@@ -164,6 +164,43 @@ class TestConclusions(unittest.TestCase):
             '| TDE beats stock | **+22.0 ± 2.0** | -20.0 (1 seed) | a |'
         ])
 
+    def test_operands_without_a_common_seed_or_with_a_nan_seed(self):
+        # causal of set b trained seed 7 only; stock has seeds 0, 1, 2
+        os.remove(osp.join(self.b, 'runs', 'causal_seed0.json'))
+        write_record(self.b, 'causal', 7, {
+            'alpha=0': metrics(.3, apr=-1),
+            'alpha=1.5': .3
+        }, 'alpha=1.5')
+        # and in set a, alpha 0's APr defined on seeds 1 and 2 only
+        write_record(self.a, 'causal', 1, {
+            'alpha=0': .42,
+            'alpha=1.5': .43
+        }, 'alpha=1.5')
+        summary = conclusions.summarise([self.a, self.b], ['a', 'b'])
+        cell = summary['b']['TDE beats stock']['bbox_AP']
+        self.assertEqual((cell['seeds'], cell['verdict']), (0, 0))
+        self.assertEqual(conclusions.fmt(cell, 3), 'no seed in common')
+        cell = summary['a']['the held-out alpha adds to the causal model'][
+            'bbox_APr']
+        self.assertEqual((cell['seeds'], cell['verdict']), (3, 0))
+        self.assertEqual(conclusions.fmt(cell, 3), '-')
+        # unpaired, a NaN on either side leaves the spread unknown
+        for a, b in ([[1., float('nan')], [0., 0.]], [[0., 0.],
+                                                      [1., float('nan')]]):
+            _, spread = study.difference(a, b, paired=False)
+            self.assertNotEqual(spread, spread)
+
+    def test_every_claim_reads_the_committed_study(self):
+        """Each claim's operands are in the first set's records (all six
+        models, 3 seeds, every strength named)."""
+        summary = conclusions.summarise([STUDY_DIR])['1600 it.']
+        self.assertEqual(list(summary), [c.text for c in conclusions.CLAIMS])
+        for text, judged in summary.items():
+            cell = judged['bbox_AP']
+            self.assertEqual(cell['seeds'], 3, text)
+            self.assertEqual(cell['mean'], cell['mean'], text)
+            self.assertEqual(cell['spread'], cell['spread'], text)
+
     def test_studies_are_named_by_budget_or_label(self):
         write_record(self.b, 'stock', 0, {'gamma=0': .5}, 'gamma=0', 400)
         with self.assertRaisesRegex(ValueError, 'mixed budgets'):
@@ -174,6 +211,14 @@ class TestConclusions(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, 'one distinct label'):
             conclusions.summarise([self.a, self.b], ['a', 'a'])
         self.assertEqual(list(conclusions.summarise([self.a])), ['100 it.'])
+        # by budget, shortest first, whatever the order given
+        for seed in range(2):
+            write_record(self.b, 'stock', seed, {'gamma=0': .5}, 'gamma=0', 40)
+        os.remove(osp.join(self.b, 'runs', 'causal_seed0.json'))
+        os.remove(osp.join(self.b, 'runs', 'stock_seed2.json'))
+        self.assertEqual(
+            list(conclusions.summarise([self.a, self.b])),
+            ['40 it.', '100 it.'])
 
 
 if __name__ == '__main__':

@@ -608,13 +608,16 @@ class TestCommittedStudy(unittest.TestCase):
 
     def test_readme_quotes_only_the_committed_tables(self):
         """Every number of the README's results (a mean, a mean ± spread,
-        a difference) is one the committed tables print, whole."""
-        number = r'[+-]?\d+\.\d(?: ± \d+\.\d)?'
+        a difference) is one the committed tables print: a mean ± spread
+        whole, a bare number as the mean of one."""
+        one = r'[+-]?(?<![\d.])\d+\.\d(?![\d.])'
+        number = f'{one}(?: ± {one})?'
         section = self.readme.split('## Results at a glance')[1].split(
             '\n## ')[0]
         printed = set()
         for name in self.QUOTED_FROM:
-            printed |= set(re.findall(number, self.read(name)))
+            cells = re.findall(number, self.read(name))
+            printed |= set(cells) | {c.split(' ± ')[0] for c in cells}
         quoted = set(re.findall(number, section))
         self.assertGreater(len(quoted), 20)
         self.assertEqual(quoted - printed, set())
