@@ -24,6 +24,7 @@ import argparse
 import math
 import os.path as osp
 import sys
+import textwrap
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -207,13 +208,12 @@ def markdown(summary: Dict[str, dict], columns: Sequence[str] = SHOWN) -> str:
             ]
         lines.append(f'| {claim.text} | ' + ' | '.join(cells) +
                      f' | {holds_on(summary, claim.text)} |')
-    lines += [
-        '', 'Differences a minus b in AP points, mean over the seeds both '
-        'have ± the spread they are judged against (paired by seed for two '
+    lines += [''] + textwrap.wrap(
+        'Differences a minus b in AP points, mean over the seeds both have '
+        '± the spread they are judged against (paired by seed for two '
         'strengths of one trained model, the larger standard deviation '
         'otherwise); bold beyond twice the spread. "TDE" is the causal '
-        'model at its held-out alpha.'
-    ]
+        'model at its held-out alpha.', 76)
     return '\n'.join(lines) + '\n'
 
 
