@@ -91,11 +91,22 @@ class TestSelectionRules(unittest.TestCase):
 
 
 class TestCommittedSelectionRules(unittest.TestCase):
+    """Each committed table (the first set's and the second's) is its
+    study's run records compared, and the study page shows it."""
 
-    def test_table_is_the_records_compared(self):
-        with open(osp.join(STUDY_DIR, 'selection_rules.json')) as f:
+    STUDIES = (STUDY_DIR, osp.join(STUDY_DIR, 'study_longtail2'))
+
+    def test_tables_are_the_records_compared(self):
+        with open(osp.join(ROOT, 'docs', 'long_tail_study.md')) as f:
+            page = f.read()
+        for study_dir in self.STUDIES:
+            with self.subTest(study_dir=study_dir):
+                self.check(study_dir, page)
+
+    def check(self, study_dir, page):
+        with open(osp.join(study_dir, 'selection_rules.json')) as f:
             committed = json.load(f)
-        cache = rules.study.RunCache(osp.join(STUDY_DIR, 'runs'))
+        cache = rules.study.RunCache(osp.join(study_dir, 'runs'))
         records = {}
         for model in rules.SWEPT:
             for seed in committed['seeds']:
@@ -113,11 +124,11 @@ class TestCommittedSelectionRules(unittest.TestCase):
                         ref.get('beats_today'))
                     for a, b in zip(cell['seeds'], ref['seeds']):
                         self.assertAlmostEqual(a, b, places=9)
-        with open(osp.join(STUDY_DIR, 'selection_rules.md')) as f:
+        self.assertEqual(committed['seeds'], [0, 1, 2])
+        with open(osp.join(study_dir, 'selection_rules.md')) as f:
             md = f.read()
         self.assertEqual(md, rules.markdown(committed['table']))
-        with open(osp.join(ROOT, 'docs', 'long_tail_study.md')) as f:
-            self.assertIn(md.strip(), f.read())
+        self.assertIn(md.strip(), page)
 
 
 if __name__ == '__main__':
