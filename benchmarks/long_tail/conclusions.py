@@ -129,26 +129,17 @@ def summarise(study_dirs: Sequence[str],
               labels: Optional[Sequence[str]] = None) -> Dict[str, dict]:
     """``{study name: {claim text: judge(...)}}``, named by ``labels`` (in
     their order) or by their budgets (shortest first)."""
-    if labels is not None and (len(labels) != len(study_dirs)
-                               or len(set(labels)) != len(labels)):
-        raise ValueError('give one distinct label per study folder')
-    out = {}
-    for k, study_dir in enumerate(study_dirs):
-        budget, records = schedule.load_records(study_dir)
-        name = convergence.schedule_name(budget if labels is
-                                         None else labels[k])
-        if name in out:
-            raise ValueError(
-                f'two folders hold the {budget}-iteration study; name the '
-                'studies with --labels to compare two sets at one budget')
-        models = {m for m, _ in records}
-        out[name] = {
+    return {
+        convergence.schedule_name(key): {
             claim.text: judge(records, claim)
-            for claim in CLAIMS if {claim.a[0], claim.b[0]} <= models
+            for claim in CLAIMS
+            if {claim.a[0], claim.b[0]} <= {m
+                                            for m, _ in records}
         }
-    if labels is None:
-        out = dict(sorted(out.items(), key=lambda kv: int(kv[0].split()[0])))
-    return out
+        for key, (
+            _, _,
+            records) in schedule.load_studies(study_dirs, labels).items()
+    }
 
 
 def holds_on(summary: Dict[str, dict], claim: str) -> str:

@@ -64,6 +64,29 @@ def load_records(study_dir: str) -> Tuple[int, Dict[Tuple[str, int], dict]]:
     return budgets.pop(), records
 
 
+def load_studies(
+    study_dirs: Sequence[str],
+    labels: Optional[Sequence[str]] = None
+) -> Dict[object, Tuple[str, int, dict]]:
+    """``{key: (study_dir, budget, records)}`` of each ``run.py --out``
+    folder: keyed by its label, in the order given, when ``labels`` name
+    the studies (two sets at one budget), else by its budget, shortest
+    first."""
+    if labels is not None and (len(labels) != len(study_dirs)
+                               or len(set(labels)) != len(labels)):
+        raise ValueError('give one distinct label per study folder')
+    out = {}
+    for k, study_dir in enumerate(study_dirs):
+        budget, records = load_records(study_dir)
+        key = budget if labels is None else labels[k]
+        if key in out:
+            raise ValueError(
+                f'two folders hold the {budget}-iteration study; name the '
+                'studies with --labels to compare two sets at one budget')
+        out[key] = (study_dir, budget, records)
+    return out if labels is not None else dict(sorted(out.items()))
+
+
 def table_at(records: Dict[Tuple[str, int], dict]) -> Dict[str, dict]:
     """``study.aggregate`` of every row whose model has a record, over the
     seeds it has (``seeds`` in each entry)."""
@@ -133,17 +156,9 @@ def summarise(study_dirs: Sequence[str],
     """Per study, keyed by its budget (by its label when ``labels`` name
     the studies: two sets at one budget): the table, the ranks and every
     curve's slope."""
-    if labels is not None and (len(labels) != len(study_dirs)
-                               or len(set(labels)) != len(labels)):
-        raise ValueError('give one distinct label per study folder')
     out = {}
-    for k, study_dir in enumerate(study_dirs):
-        budget, records = load_records(study_dir)
-        key = budget if labels is None else labels[k]
-        if key in out:
-            raise ValueError(
-                f'two folders hold the {budget}-iteration study; name the '
-                'studies with --labels to compare two sets at one budget')
+    for key, (study_dir, budget, records) in load_studies(study_dirs,
+                                                          labels).items():
         table = table_at(records)
         model_curves = curves(records)
         out[key] = dict(
@@ -160,7 +175,7 @@ def summarise(study_dirs: Sequence[str],
                 }
                 for model, points in model_curves.items()
             })
-    return out if labels is not None else dict(sorted(out.items()))
+    return out
 
 
 def fmt(cell: dict) -> str:
