@@ -614,7 +614,7 @@ class TestCommittedStudy(CommittedStudyChecks, unittest.TestCase):
 
     #: the committed tables the README's results may quote
     QUOTED_FROM = ('results_study.md', 'study_conclusions_sets.md',
-                   'study_longtail2/results_study.md')
+                   'study_longtail2/results_study.md', 'study_schedule.md')
 
     def test_readme_quotes_only_the_committed_tables(self):
         """Every number of the README's results (a mean, a mean ± spread,
@@ -644,6 +644,29 @@ class TestCommittedStudy(CommittedStudyChecks, unittest.TestCase):
         ]
         self.assertEqual(len(quoted), 3)  # README once, the page twice
         self.assertEqual(quoted, [done] * len(quoted))
+
+    def test_schedule_tables_are_the_records_rendered(self):
+        """The two budgets side by side (rendered from the records that
+        are in while the 6400-iteration study runs: its seed-0 curves are
+        complete, its ranks wait for seeds 1 and 2), on the study page."""
+        import schedule
+        summary = schedule.summarise(
+            [STUDY_DIR, osp.join(STUDY_DIR, 'study_6400')])
+        text = schedule.markdown(summary)
+        self.assertEqual(self.read('study_schedule.md'), text + '\n')
+        self.assertIn(text, self.page)
+        committed = json.loads(self.read('study_schedule.json'))
+        self.assertEqual(
+            {b: sorted(s['slopes']) for b, s in committed.items()},
+            {str(b): sorted(s['slopes']) for b, s in summary.items()})
+        for b, s in summary.items():
+            for model, slopes in s['slopes'].items():
+                got = committed[str(b)]['slopes'][model]
+                for key, value in slopes.items():
+                    if value is None:
+                        self.assertIsNone(got[key], (b, model, key))
+                    else:
+                        self.assertAlmostEqual(got[key], value, 9)
 
     def test_convergence_table_is_the_run_records_rendered(self):
         import convergence
