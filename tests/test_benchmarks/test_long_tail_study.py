@@ -656,9 +656,9 @@ class TestCommittedStudy(CommittedStudyChecks, unittest.TestCase):
         self.assertEqual(self.read('study_schedule.md'), text + '\n')
         self.assertIn(text, self.page)
         committed = json.loads(self.read('study_schedule.json'))
-        self.assertEqual(
-            {b: sorted(s['slopes']) for b, s in committed.items()},
-            {str(b): sorted(s['slopes']) for b, s in summary.items()})
+        models = {b: sorted(s['slopes']) for b, s in committed.items()}
+        expected = {str(b): sorted(s['slopes']) for b, s in summary.items()}
+        self.assertEqual(models, expected)
         for b, s in summary.items():
             for model, slopes in s['slopes'].items():
                 got = committed[str(b)]['slopes'][model]
