@@ -452,10 +452,10 @@ def main():
                                 f'seed{seed}')
             cfg = study.study_config(model, data, args.iters, seed,
                                      args.checkpoint_every)
-            inputs = study.run_inputs(model, data_fp,
-                                      study.config_fingerprint(cfg),
+            fingerprints = study.config_fingerprints(cfg)
+            inputs = study.run_inputs(model, data_fp, fingerprints[0],
                                       args.iters, args.alphas, args.gammas)
-            record = cache.get(model, seed, inputs)
+            record = cache.get(model, seed, inputs, fingerprints[1:])
             if record is None:
                 record = train_and_test(model, seed, cfg, data, args, work_dir,
                                         inputs)

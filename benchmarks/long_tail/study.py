@@ -209,10 +209,45 @@ def study_config(model: str, data: StudyData, iters: int, seed: int,
     return cfg
 
 
+def _digest(cfg_dict: dict) -> str:
+    text = json.dumps(cfg_dict, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def config_fingerprint(cfg) -> str:
     """Changes when the config a run trains changes."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _digest(cfg.to_dict())
+
+
+def _name_normed_linear_temperature(node):
+    """``node`` with every ``NormedLinear`` that leaves its temperature at
+    the default naming it, as mmdet 3.3 spells it (``tempearture=20``)."""
+    if isinstance(node, (list, tuple)):
+        return [_name_normed_linear_temperature(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _name_normed_linear_temperature(v) for k, v in node.items()}
+    if (out.get('type') == 'NormedLinear'
+            and not {'temperature', 'tempearture'} & set(out)):
+        out['tempearture'] = 20
+    return out
+
+
+def config_fingerprints(cfg) -> List[str]:
+    """The config's fingerprint, then those of the older spellings of the
+    same model whose records are still the same run's.
+
+    One older spelling: the Seesaw configs named ``NormedLinear``'s
+    temperature, at its default 20, until they had to build on the onedl
+    fork too, which spells the keyword ``temperature`` where mmdet 3.3 has
+    ``tempearture``; the records made before that hold the fingerprint of
+    the config that named it (``tests/test_configs.py`` checks that the
+    built classifier's temperature is 20 on both stacks).
+    """
+    own = cfg.to_dict()
+    fingerprints = [_digest(own)]
+    named = _digest(_name_normed_linear_temperature(own))
+    return fingerprints + ([named] if named != fingerprints[0] else [])
 
 
 # ----------------------------------------------------------------------
@@ -240,15 +275,24 @@ class RunCache:
     def path(self, model: str, seed: int) -> str:
         return osp.join(self.root, run_key(model, seed) + '.json')
 
-    def get(self, model: str, seed: int,
-            inputs: Dict[str, object]) -> Optional[dict]:
-        """The record of a run made with ``inputs``, or None."""
+    def get(
+        self,
+        model: str,
+        seed: int,
+        inputs: Dict[str, object],
+        config_aliases: Sequence[str] = ()
+    ) -> Optional[dict]:
+        """The record of a run made with ``inputs``, or with ``inputs``
+        whose config fingerprint is one of ``config_aliases`` (an older
+        spelling of the same config: :func:`config_fingerprints`), or
+        None."""
         path = self.path(model, seed)
         if not osp.isfile(path):
             return None
         with open(path) as f:
             record = json.load(f)
-        if record.get('inputs') != inputs:
+        made_with = [inputs] + [dict(inputs, config=c) for c in config_aliases]
+        if record.get('inputs') not in made_with:
             return None
         return record
 

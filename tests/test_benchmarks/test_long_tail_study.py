@@ -273,6 +273,41 @@ class TestCacheAndConfigs(unittest.TestCase):
             self.assertIsNotNone(cache.get('stock', 0, stock))
             self.assertIsNone(cache.get('causal', 1, inputs))
 
+    def test_an_older_spelling_of_a_config_is_the_same_run(self):
+        """A NormedLinear left at its default temperature is the config
+        that named it (20, as mmdet 3.3 spells it): its second fingerprint,
+        under which the cache serves a record; a temperature named
+        otherwise is another config, and a config without NormedLinear has
+        only its own."""
+        cfg = study.study_config('seesaw', self.data, 120, 7, 30)
+        fingerprints = study.config_fingerprints(cfg)
+
+        def naming(**predictor):
+            named = study.study_config('seesaw', self.data, 120, 7, 30)
+            for head in named.model.roi_head.bbox_head:
+                head.cls_predictor_cfg = dict(type='NormedLinear', **predictor)
+            return named
+
+        old = study.config_fingerprint(naming(tempearture=20))
+        self.assertEqual(fingerprints, [study.config_fingerprint(cfg), old])
+        self.assertEqual(
+            study.config_fingerprints(naming(tempearture=20)), [old])
+        other = study.config_fingerprint(naming(tempearture=10))
+        self.assertNotIn(other, fingerprints)
+        stock = study.study_config('stock', self.data, 120, 7, 30)
+        self.assertEqual(
+            study.config_fingerprints(stock),
+            [study.config_fingerprint(stock)])
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = study.RunCache(tmp)
+            made = study.run_inputs('seesaw', 'd', old, 120)
+            cache.put('seesaw', 7, made, dict(val={'model': {}}))
+            now = study.run_inputs('seesaw', 'd', fingerprints[0], 120)
+            self.assertIsNone(cache.get('seesaw', 7, now))
+            self.assertEqual(
+                cache.get('seesaw', 7, now, fingerprints[1:])['inputs'], made)
+            self.assertIsNone(cache.get('seesaw', 7, now, [other]))
+
     def test_study_config_changes_only_data_schedule_and_seed(self):
         n_train = self.data.num_train_images()
         for model, spec in study.MODELS.items():
@@ -526,6 +561,71 @@ class TestConvergence(unittest.TestCase):
             self.convergence.load_curves([osp.join(self.tmp.name, 'none')])
         with self.assertRaisesRegex(ValueError, 'in two of'):
             self.convergence.load_curves([self.dirs[0], self.dirs[0]])
+
+
+class TestCommittedRecordsAreServed(unittest.TestCase):
+    """Every committed run record is a hit for today's runner: the config
+    it builds for the record's run has the record's fingerprint (its own or
+    an older spelling's), on the data the generator still makes. A change
+    that moved a config would otherwise retrain those runs (hours) at the
+    next campaign step, where a change that keeps training bit-equal must
+    keep the records valid."""
+
+    #: where the records were made: the generator's sets under the study
+    #: machine's checkout (a config names its data's absolute path)
+    MADE_AT = '/work/main/data'
+    #: study folder: the generator's preset and --checkpoint-every
+    STUDIES = {
+        '.': ('longtail', 200),
+        'probe_3200': ('longtail', 200),
+        'probe_6400': ('longtail', 400),
+        'study_6400': ('longtail', 400),
+        'study_longtail2': ('longtail2', 200),
+    }
+
+    def made_at(self, preset: str, copy_root: str) -> tuple:
+        """The preset's set named by the paths it was made at, and a copy
+        of it generated under ``copy_root`` (once)."""
+        from mmdet_causal.testing import PRESETS
+        name = study_run.DATA_PRESETS[preset]
+        if not osp.isdir(osp.join(copy_root, name)):
+            generate_tiny_lvis(
+                osp.join(copy_root, name), PRESETS[preset], write_images=False)
+        return tuple(
+            study.StudyData(
+                osp.join(root, name),
+                *(osp.join(root, name, 'annotations', f'lvis_v1_{split}.json')
+                  for split in ('train', 'heldout', 'val')))
+            for root in (self.MADE_AT, copy_root))
+
+    def test_records_are_hits(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for folder, (preset, every) in self.STUDIES.items():
+                data, copy = self.made_at(preset, tmp)
+                paths = glob.glob(
+                    osp.join(STUDY_DIR, folder, 'runs', '*.json'))
+                self.assertGreater(len(paths), 1, folder)
+                # the configs read the set's classes and size from the copy
+                cats, n_train = copy.categories(), copy.num_train_images()
+                with mock.patch.object(study.StudyData, 'categories',
+                                       lambda _: cats), \
+                        mock.patch.object(study.StudyData, 'num_train_images',
+                                          lambda _: n_train):
+                    for path in sorted(paths):
+                        self.check_record(path, data, copy.fingerprint(),
+                                          every)
+
+    def check_record(self, path, data, data_fingerprint, every):
+        with open(path) as f:
+            record = json.load(f)
+        model, seed, made = record['model'], record['seed'], record['inputs']
+        cfg = study.study_config(model, data, made['iters'], seed, every)
+        fingerprints = study.config_fingerprints(cfg)
+        inputs = study.run_inputs(model, data_fingerprint, fingerprints[0],
+                                  made['iters'])
+        got = study.RunCache(osp.dirname(path)).get(model, seed, inputs,
+                                                    fingerprints[1:])
+        self.assertIsNotNone(got, (path, made, inputs, fingerprints))
 
 
 class CommittedPage:
