@@ -52,7 +52,8 @@ step_tables() {
     # the tables read across studies, from the records of the finished
     # ones: the selection rules of each, the two sets side by side, the
     # two budgets side by side (ranks, curves, slopes), and the study's
-    # conclusions claim by claim on both sets and at both budgets
+    # conclusions claim by claim on both sets, at both budgets, and on all
+    # three studies at once (bbox AP, the README's)
     local lt=benchmarks/long_tail
     "$PY" $lt/selection_rules.py $lt --out $lt/selection_rules
     if [ -f $lt/study_longtail2/results_study.json ]; then
@@ -70,6 +71,14 @@ step_tables() {
             --json $lt/study_schedule.json --png $lt/study_schedule.png
         "$PY" $lt/conclusions.py $lt $lt/study_6400 \
             --md $lt/study_conclusions_schedule.md
+    fi
+    if [ -f $lt/study_6400/results_study.json ] \
+        && [ -f $lt/study_longtail2/results_study.json ]; then
+        # the README's reading: every conclusion on both sets and budgets
+        "$PY" $lt/conclusions.py $lt $lt/study_6400 $lt/study_longtail2 \
+            --labels "longtail 1600 it." "longtail 6400 it." \
+            "longtail2 1600 it." --columns bbox_AP \
+            --md $lt/study_conclusions.md
     fi
 }
 
