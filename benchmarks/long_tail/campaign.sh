@@ -11,7 +11,8 @@
 # the budget, 3 seeds, every model's seed 0 with its curve; the probes'
 # stock and causal seed-0 records are reused), second (the 1600-iteration
 # study on the generator's second long-tailed preset, longtail2), tables
-# (the tables read across the finished studies, in seconds). PY names
+# (the tables read across the finished studies, in seconds, pasted into
+# the study page and the README where they mark them). PY names
 # the interpreter (default: .venv-upstream, the stack the study was made
 # on); LT_DATA and LT2_DATA existing copies of the two sets (default:
 # generated under data/; a run's config names its data's absolute path, so
@@ -80,6 +81,8 @@ step_tables() {
             "longtail2 1600 it." --columns bbox_AP \
             --md $lt/study_conclusions.md
     fi
+    # the pages' copies of them (the blocks they mark)
+    "$PY" $lt/paste.py docs/long_tail_study.md README.md
 }
 
 steps=("$@")
