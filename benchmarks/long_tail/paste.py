@@ -17,7 +17,7 @@ tests compare the pages with the tables verbatim)::
     python benchmarks/long_tail/paste.py --check docs/long_tail_study.md
 
 ``--check`` changes nothing and exits 1 naming the blocks that differ.
-``campaign.sh tables`` ends with it, on the study page.
+``campaign.sh tables`` ends with it, on the study page and the README.
 """
 import argparse
 import os.path as osp
