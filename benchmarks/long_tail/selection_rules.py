@@ -20,7 +20,8 @@ Rules (each reads only what the records already hold):
         --out benchmarks/long_tail/selection_rules
 
 writes ``selection_rules.json`` and ``.md`` (mean ± sample standard
-deviation over seeds; and each rule against today's, paired by seed).
+deviation over seeds; and each rule against today's, paired by seed), with
+the rule the defaults follow by the table (:func:`verdict`).
 """
 import argparse
 import json
@@ -131,6 +132,24 @@ def compare(records: Dict[tuple, dict], seeds) -> dict:
     return table
 
 
+def _beats_today(cells: Optional[dict]) -> bool:
+    """A rule's cells beat today's for boxes and for masks."""
+    return cells is not None and all(cells[f'{iou} vs today']['beats_today']
+                                     for iou in study.IOU_TYPES)
+
+
+def verdict(table: dict) -> str:
+    """The rule the defaults follow by this table: one that beats today's
+    on every model, for boxes and for masks (beyond twice the spread,
+    paired by seed), else today's. A rule that some model lacks (the rule
+    of thumb, TDE's only) cannot be every model's default."""
+    for rule in next(iter(table.values())):
+        if rule != TODAY and all(
+                _beats_today(rules.get(rule)) for rules in table.values()):
+            return rule
+    return TODAY
+
+
 def markdown(table: dict) -> str:
     head = ('| model | rule | bbox regret | segm regret | bbox vs today '
             '| segm vs today |')
@@ -146,6 +165,10 @@ def markdown(table: dict) -> str:
                     text = f'**{text}**'
                 row.append(text)
             lines.append('| ' + ' | '.join(row) + ' |')
+    lines += [
+        '', 'The default by this table (a rule that beats today\'s on every '
+        f'model, bbox and segm, else today\'s): {verdict(table)}.'
+    ]
     return '\n'.join(lines) + '\n'
 
 

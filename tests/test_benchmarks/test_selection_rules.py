@@ -2,6 +2,7 @@
 """The selection rules' regret, on hand-made records against hand-computed
 picks and regrets, and the committed table against the committed records."""
 import glob
+import inspect
 import json
 import os.path as osp
 import sys
@@ -94,6 +95,38 @@ class TestSelectionRules(unittest.TestCase):
             self.assertAlmostEqual(
                 cell['mean'], -100 * sum(gains) / 3, places=9)
 
+    def test_the_verdict_is_a_rule_that_beats_today_on_every_model(self):
+
+        def cells(bbox, segm=None):
+            segm = bbox if segm is None else segm
+            return {
+                'bbox vs today': dict(beats_today=bbox),
+                'segm vs today': dict(beats_today=segm)
+            }
+
+        def table(stock_fixed, causal_fixed):
+            # the rule of thumb beats today's on the one model it has
+            return {
+                'stock': {
+                    rules.TODAY: cells(False),
+                    'fixed': stock_fixed
+                },
+                'causal': {
+                    rules.TODAY: cells(False),
+                    'fixed': causal_fixed,
+                    'rule of thumb': cells(True)
+                },
+            }
+
+        self.assertEqual(
+            rules.verdict(table(cells(True), cells(True))), 'fixed')
+        not_everywhere = [
+            (cells(True, False), cells(True)),  # boxes only, on one model
+            (cells(True), cells(False)),  # not at all on another
+        ]
+        for stock, causal in not_everywhere:
+            self.assertEqual(rules.verdict(table(stock, causal)), rules.TODAY)
+
 
 class TestCommittedSelectionRules(unittest.TestCase):
     """Each committed table (the first set's, the second's and, once all
@@ -135,7 +168,27 @@ class TestCommittedSelectionRules(unittest.TestCase):
         with open(osp.join(study_dir, 'selection_rules.md')) as f:
             md = f.read()
         self.assertEqual(md, rules.markdown(committed['table']))
+        self.assertIn(f'else today\'s): {rules.verdict(table)}.', md)
         self.assertIn(md.strip(), page)
+
+    def test_the_defaults_follow_the_tables(self):
+        """Every committed table's verdict is today's rule, the held-out
+        bbox AP, and that is the default wherever one is set; a table that
+        names another rule fails here until the defaults follow it."""
+        from mmdet_causal.engine.runner.debias_sweep_loop import \
+            DebiasSweepTestLoop
+        for study_dir in self.STUDIES:
+            with open(osp.join(study_dir, 'selection_rules.json')) as f:
+                table = json.load(f)['table']
+            self.assertEqual(
+                rules.verdict(table), rules.TODAY,
+                f'{study_dir} names {rules.verdict(table)!r} as the default: '
+                'make it the default of --select-metric and of the study, '
+                'and say why in the README')
+        default = inspect.signature(
+            DebiasSweepTestLoop).parameters['select_metric'].default
+        self.assertEqual((default, rules.study.SELECT_METRIC),
+                         ('bbox_AP', 'bbox_AP'))
 
 
 if __name__ == '__main__':
