@@ -19,6 +19,7 @@ probabilities: the shift is the same for every stage, so applying it after
 the average equals applying it to each stage.
 """
 import contextlib
+import logging
 from typing import Sequence
 
 import torch
@@ -46,7 +47,7 @@ def norcal_log_counts(counts: Sequence[float]) -> Tensor:
             f'NorCal: {empty} class(es) have no training instances; they '
             'are counted as 1 (no shift, as the rarest trained classes)',
             logger='current',
-            level=30)
+            level=logging.WARNING)
     return counts.clamp(min=1).log()
 
 
